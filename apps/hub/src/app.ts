@@ -1,0 +1,34 @@
+import type { LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Server } from 'node:http';
+import { HubConfig } from './config/config.js';
+import { HttpErrorFilter } from './errors/http-error.filter.js';
+import { jsonBody } from './errors/json-body.js';
+import { HubModule } from './hub.module.js';
+import { createLogger, logsAt, requestLogger } from './logging/logger.js';
+
+/** Longer than any load balancer's idle timeout, so the balancer closes idle keep-alive connections first. */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+export interface HubOptions {
+  logger?: LoggerService;
+}
+
+/** The hub, configured but not listening: used by main.ts and by the tests alike. */
+export async function createHub(config: HubConfig, options: HubOptions = {}): Promise<NestExpressApplication> {
+  const logger = options.logger ?? createLogger(config.logLevel, config.production);
+  const app = await NestFactory.create<NestExpressApplication>(HubModule.forRoot(config), {
+    bodyParser: false,
+    logger,
+    cors: config.corsOrigins.length > 0 ? { origin: [...config.corsOrigins], credentials: true } : false,
+  });
+  app.disable('x-powered-by');
+  if (logsAt(config, 'debug')) app.use(requestLogger((line) => logger.debug?.(line, 'HTTP')));
+  app.use(...jsonBody());
+  app.useGlobalFilters(new HttpErrorFilter());
+  const server = app.getHttpServer() as Server;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
+  return app;
+}

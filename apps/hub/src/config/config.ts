@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * The hub's configuration, read from the environment once at start-up. Every
+ * other class gets it injected; nothing else reads `process.env`.
+ */
+export class HubConfig {
+  readonly production!: boolean;
+  readonly port!: number;
+  readonly jwtSecret!: string;
+  /** True when no JWT_SECRET was given and a random one was made for this boot. */
+  readonly jwtSecretGenerated!: boolean;
+  readonly redisUrl!: string | undefined;
+  readonly databaseUrl!: string | undefined;
+  readonly redisPrefix!: string;
+  readonly heartbeatMs!: number;
+  readonly replayMaxEvents!: number;
+  readonly replayTtlMs!: number;
+  readonly streamsPerUserMax!: number;
+  readonly streamsMax!: number;
+  readonly shutdownGraceMs!: number;
+  readonly devAuth!: boolean;
+  readonly logLevel!: LogLevel;
+  readonly corsOrigins!: readonly string[];
+}
+
+export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const MIN_PRODUCTION_SECRET_BYTES = 32;
+
+/** Variables with the HERALD_ prefix that are known; any other is a typo. */
+const KNOWN_HERALD_VARS = new Set(['HERALD_DEV_AUTH']);
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .refine((v) => /^\d+$/.test(v.trim()), { message: `must be a whole number from ${min} to ${max}` })
+    .transform((v) => Number(v))
+    .refine((v) => v >= min && v <= max, { message: `must be a whole number from ${min} to ${max}` });
+
+const flag = z
+  .string()
+  .optional()
+  .refine((v) => v === undefined || /^(1|0|true|false|on|off|yes|no)$/i.test(v), {
+    message: 'must be one of on, off, true, false, 1, 0, yes, no',
+  })
+  .transform((v) => (v === undefined ? undefined : /^(1|true|on|yes)$/i.test(v)));
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || protocols.some((p) => v.startsWith(`${p}://`)), {
+      message: `must be a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}`,
+    });
+
+const schema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: int(3000, 0, 65535),
+  JWT_SECRET: z.string().optional(),
+  REDIS_URL: url(['redis', 'rediss']),
+  DATABASE_URL: url(['postgres', 'postgresql']),
+  REDIS_PREFIX: z.string().default('herald:').refine((v) => /^[A-Za-z0-9:_.-]{1,64}$/.test(v), {
+    message: 'must be 1-64 characters of A-Z a-z 0-9 : _ . -',
+  }),
+  HEARTBEAT_MS: int(15_000, 50, 3_600_000),
+  REPLAY_MAX_EVENTS: int(1000, 1, 1_000_000),
+  REPLAY_TTL_MS: int(3_600_000, 1000, 30 * 86_400_000),
+  STREAMS_PER_USER_MAX: int(8, 1, 10_000),
+  STREAMS_MAX: int(100_000, 1, 10_000_000),
+  SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  HERALD_DEV_AUTH: flag,
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('log'),
+  CORS_ORIGINS: z.string().default(''),
+});
+
+/**
+ * Validates the environment into a HubConfig.
+ * @throws ConfigError listing every bad variable by name.
+ */
+export function loadConfig(env: Record<string, string | undefined>): HubConfig {
+  const problems: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('HERALD_') && !KNOWN_HERALD_VARS.has(name)) {
+      problems.push(`${name}: unknown variable (known: ${[...KNOWN_HERALD_VARS].join(', ')})`);
+    }
+  }
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0]);
+      problems.push(`${name}: ${issue.message} (got ${JSON.stringify(env[name])})`);
+    }
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+
+  const v = parsed.data;
+  const production = v.NODE_ENV === 'production';
+  const secret = v.JWT_SECRET ?? '';
+  if (production && Buffer.byteLength(secret) < MIN_PRODUCTION_SECRET_BYTES) {
+    problems.push(
+      `JWT_SECRET: ${secret ? 'is too short' : 'is missing'}; production needs at least ${MIN_PRODUCTION_SECRET_BYTES} bytes (e.g. openssl rand -base64 48)`,
+    );
+  }
+  if (!production && v.JWT_SECRET === '') problems.push('JWT_SECRET: is empty; unset it to get a random one per boot');
+  const devAuth = v.HERALD_DEV_AUTH ?? !production;
+  if (production && devAuth) {
+    problems.push('HERALD_DEV_AUTH: must be off in production (anyone could mint tokens)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return Object.assign(new HubConfig(), {
+    production,
+    port: v.PORT,
+    jwtSecret: v.JWT_SECRET || randomBytes(48).toString('base64'),
+    jwtSecretGenerated: !v.JWT_SECRET,
+    redisUrl: v.REDIS_URL,
+    databaseUrl: v.DATABASE_URL,
+    redisPrefix: v.REDIS_PREFIX,
+    heartbeatMs: v.HEARTBEAT_MS,
+    replayMaxEvents: v.REPLAY_MAX_EVENTS,
+    replayTtlMs: v.REPLAY_TTL_MS,
+    streamsPerUserMax: v.STREAMS_PER_USER_MAX,
+    streamsMax: v.STREAMS_MAX,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    devAuth,
+    logLevel: v.LOG_LEVEL,
+    corsOrigins: v.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+  } satisfies HubConfig);
+}

@@ -1,0 +1,61 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import { redactUrl } from '#herald/auth/credentials';
+import { UnavailableError } from './errors.js';
+
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  [detail: string]: unknown;
+}
+
+/** Every error answer has one shape: `{statusCode, error, message, …details}`. */
+export function errorBody(status: number, message: string, details: Record<string, unknown> = {}): ErrorBody {
+  return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message, ...details };
+}
+
+/**
+ * 4xx pass through with their message; a 5xx gets an error id that is logged
+ * with the cause and returned, and nothing else of the cause. Once a stream
+ * has started nothing can be answered any more, so it is just ended.
+ */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger(HttpErrorFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const request = host.switchToHttp().getRequest<Request>();
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    if (exception instanceof HttpException && exception.getStatus() < 500) {
+      response.status(exception.getStatus()).json(normalise(exception));
+      return;
+    }
+    if (exception instanceof HttpException) {
+      if (exception instanceof UnavailableError) {
+        response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+      }
+      response.status(exception.getStatus()).json(normalise(exception));
+      return;
+    }
+    const errorId = randomUUID();
+    const cause = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
+    this.logger.error(`error ${errorId} on ${request.method} ${redactUrl(request.originalUrl)}: ${cause}`);
+    response.status(500).json(errorBody(500, 'unexpected error; quote the errorId when reporting it', { errorId }));
+  }
+}
+
+function normalise(exception: HttpException): ErrorBody {
+  const status = exception.getStatus();
+  const raw = exception.getResponse();
+  if (typeof raw === 'string') return errorBody(status, raw);
+  const { message, statusCode: _s, error: _e, ...details } = raw as Record<string, unknown>;
+  const text = Array.isArray(message) ? message.join('; ') : String(message ?? exception.message);
+  return errorBody(status, text, details);
+}

@@ -1,0 +1,35 @@
+import type { PreparedEvent, StreamMessage } from '../events/stream-message.js';
+import type { Replay } from '../replay/replay.js';
+
+/** Receives each live event for a user with a stream on this instance. */
+export type DeliverySink = (userId: string, message: StreamMessage) => void;
+
+/**
+ * The one interface between the stream code and the transport: in-process for
+ * the embedded default, Redis when instances are scaled out. It gives events
+ * their ids, keeps them for replay and delivers them live, so that replayed
+ * and live events share one ordered id space per user.
+ */
+export abstract class Fanout {
+  /**
+   * Gives the event an id for each recipient, stores it for replay and delivers
+   * it to every open stream of the recipients, on every instance. Resolves once
+   * the event is stored: from then on no recipient can miss it.
+   */
+  abstract publish(event: PreparedEvent, recipients: readonly string[]): Promise<void>;
+
+  /** The user's events after `afterId` (null: none, only the head). */
+  abstract replay(userId: string, afterId: string | null): Promise<Replay>;
+
+  /** Sets where live events for this instance's streams go (the stream registry). */
+  abstract connect(sink: DeliverySink): void;
+
+  /** This instance now has a stream of the user (a transport may subscribe to the user's channel). */
+  abstract watch(userId: string): void;
+
+  /** This instance no longer has any stream of the user. */
+  abstract unwatch(userId: string): void;
+
+  /** Whether events can be published and delivered right now (readiness). */
+  abstract isReady(): boolean;
+}

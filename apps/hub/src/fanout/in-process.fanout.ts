@@ -1,0 +1,58 @@
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { HubConfig } from '../config/config.js';
+import type { PreparedEvent } from '../events/stream-message.js';
+import { MemoryReplayLog } from '../replay/memory-replay-log.js';
+import type { Replay } from '../replay/replay.js';
+import { DeliverySink, Fanout } from './fanout.js';
+
+/** Shortest pause between two sweeps of the replay log for expired events. */
+const MAX_SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * The embedded default: one instance, everything in this process. An event
+ * gets a single id shared by all its recipients, so its frame is built once.
+ */
+@Injectable()
+export class InProcessFanout extends Fanout implements OnModuleInit, OnModuleDestroy {
+  private readonly log: MemoryReplayLog;
+  private sink: DeliverySink = () => undefined;
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(private readonly config: HubConfig) {
+    super();
+    this.log = new MemoryReplayLog(config.replayMaxEvents, config.replayTtlMs, Date.now());
+  }
+
+  onModuleInit(): void {
+    const every = Math.min(Math.ceil(this.config.replayTtlMs / 4), MAX_SWEEP_INTERVAL_MS);
+    this.sweeper = setInterval(() => this.log.sweep(Date.now()), every).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweeper);
+  }
+
+  async publish(event: PreparedEvent, recipients: readonly string[]): Promise<void> {
+    const message = event.toMessage(this.log.nextId(Date.now()));
+    for (const userId of recipients) {
+      this.log.append(userId, message);
+      this.sink(userId, message);
+    }
+  }
+
+  async replay(userId: string, afterId: string | null): Promise<Replay> {
+    return this.log.read(userId, afterId);
+  }
+
+  connect(sink: DeliverySink): void {
+    this.sink = sink;
+  }
+
+  watch(): void {}
+
+  unwatch(): void {}
+
+  isReady(): boolean {
+    return true;
+  }
+}

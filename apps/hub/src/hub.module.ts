@@ -1,0 +1,29 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from '#herald/auth/auth.module';
+import { HubConfig } from './config/config.js';
+import { ConfigModule } from './config/config.module.js';
+import { DevModule } from './dev/dev.module.js';
+import { FanoutModule } from './fanout/fanout.module.js';
+import { HealthModule } from './health/health.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
+import { PublishModule } from './publish/publish.module.js';
+import { StreamModule } from './stream/stream.module.js';
+
+@Module({})
+export class HubModule {
+  static forRoot(config: HubConfig): DynamicModule {
+    return {
+      module: HubModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        AuthModule.forRoot({ secret: config.jwtSecret }),
+        LifecycleModule,
+        FanoutModule,
+        StreamModule,
+        PublishModule,
+        HealthModule,
+        ...(config.devAuth ? [DevModule] : []),
+      ],
+    };
+  }
+}

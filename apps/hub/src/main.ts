@@ -1,0 +1,25 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createHub } from './app.js';
+import { ConfigError, HubConfig, loadConfig } from './config/config.js';
+
+function readConfig(): HubConfig {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+}
+
+const config = readConfig();
+const app = await createHub(config);
+app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+await app.listen(config.port);
+
+const logger = new Logger('Herald');
+logger.log(`listening on http://localhost:${config.port} (${config.redisUrl ? 'Redis' : 'embedded, in-process'} fan-out)`);
+if (config.jwtSecretGenerated) {
+  logger.warn('JWT_SECRET is not set: using a random secret for this boot; tokens end with the process');
+}

@@ -1,0 +1,75 @@
+import { PreparedEvent } from '../events/stream-message.js';
+import { MemoryReplayLog } from './memory-replay-log.js';
+
+const BOOT = 1_700_000_000_000;
+const event = PreparedEvent.from({ type: 't', recipients: ['a'], data: {}, persist: false }, new Date(BOOT));
+
+function newLog({ max = 5, ttl = 60_000 } = {}) {
+  const log = new MemoryReplayLog(max, ttl, BOOT);
+  const publish = (userId: string, at = BOOT + 1) => {
+    const id = log.nextId(at);
+    log.append(userId, event.toMessage(id));
+    return id;
+  };
+  return { log, publish };
+}
+
+describe('MemoryReplayLog', () => {
+  it('reports the head, and no events, for a subscriber without a last id', () => {
+    const { log, publish } = newLog();
+    expect(log.read('alice', null)).toEqual({ head: '0', events: [] });
+    const id = publish('alice');
+    expect(log.read('alice', null)).toEqual({ head: id, events: [] });
+  });
+
+  it('returns exactly the events after the id, in order, for that user only', () => {
+    const { log, publish } = newLog();
+    const ids = [publish('alice'), publish('bob'), publish('alice'), publish('alice')];
+    expect(log.read('alice', ids[0]).events!.map((m) => m.id)).toEqual([ids[2], ids[3]]);
+    expect(log.read('alice', ids[3]).events).toEqual([]);
+    expect(log.read('bob', ids[1]).events).toEqual([]);
+  });
+
+  it('replays everything of this boot from 0', () => {
+    const { log, publish } = newLog();
+    const ids = [publish('alice'), publish('alice')];
+    expect(log.read('alice', '0').events!.map((m) => m.id)).toEqual(ids);
+  });
+
+  it('resets when events after the id were dropped for the count limit', () => {
+    const { log, publish } = newLog({ max: 2 });
+    const ids = [publish('alice'), publish('alice'), publish('alice'), publish('alice')];
+    expect(log.read('alice', ids[0]).events).toBeNull();
+    expect(log.read('alice', '0').events).toBeNull();
+    expect(log.read('alice', ids[1]).events!.map((m) => m.id)).toEqual([ids[2], ids[3]]);
+  });
+
+  it('resets for an id from before this boot, or one it never issued', () => {
+    const { log, publish } = newLog();
+    const id = publish('alice');
+    expect(log.read('alice', `${BOOT - 5000}-3`)).toEqual({ head: id, events: null });
+    expect(log.read('alice', `${BOOT + 99_999}-0`).events).toBeNull();
+  });
+
+  it('drops events and whole logs past the TTL, and resets those who missed them', () => {
+    const { log, publish } = newLog({ ttl: 1000 });
+    const old = publish('alice', BOOT + 1);
+    publish('bob', BOOT + 1);
+    const recent = publish('bob', BOOT + 5000);
+    log.sweep(BOOT + 5500);
+    expect(log.userCount).toBe(1);
+    expect(log.read('alice', '0')).toEqual({ head: '0', events: null });
+    expect(log.read('bob', old).events).toBeNull();
+    expect(log.read('bob', recent).events).toEqual([]);
+  });
+
+  it('compacts its storage as it drops events', () => {
+    const { log, publish } = newLog({ max: 3 });
+    let last = '';
+    for (let i = 0; i < 1000; i++) last = publish('alice');
+    const events = log.read('alice', '0');
+    expect(events.head).toBe(last);
+    const inner = (log as unknown as { logs: Map<string, { events: unknown[] }> }).logs.get('alice')!;
+    expect(inner.events.length).toBeLessThan(200);
+  });
+});

@@ -1,0 +1,111 @@
+import { compareEventIds, eventIdMillis, START_ID } from '#herald/contracts/event-id';
+import type { StreamMessage } from '../events/stream-message.js';
+import { EventIdClock } from './event-id-clock.js';
+import type { Replay } from './replay.js';
+
+/** One user's recent events, oldest first, in `events[start…]`. */
+class UserLog {
+  events: (StreamMessage | undefined)[] = [];
+  start = 0;
+  /** The newest event dropped from this log: events up to it may be missing. */
+  trimmedTo = START_ID;
+
+  get size(): number {
+    return this.events.length - this.start;
+  }
+
+  get head(): string {
+    return this.events[this.events.length - 1]!.id;
+  }
+
+  dropOldest(): void {
+    this.trimmedTo = this.events[this.start]!.id;
+    this.events[this.start++] = undefined;
+    // Compacting once half of the array is dead keeps appends O(1) amortised.
+    if (this.start > 64 && this.start * 2 > this.events.length) {
+      this.events = this.events.slice(this.start);
+      this.start = 0;
+    }
+  }
+
+  /** The index of the first event with an id above `id`. */
+  firstAfter(id: string): number {
+    let lo = this.start;
+    let hi = this.events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareEventIds(this.events[mid]!.id, id) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/**
+ * The embedded default's replay log: each user's last `maxEvents` events, in
+ * this process's memory, dropped after `ttlMs`. A message object is shared by
+ * every recipient's log, so an event costs one slot per recipient.
+ */
+export class MemoryReplayLog {
+  private readonly logs = new Map<string, UserLog>();
+  private readonly clock: EventIdClock;
+  /** Ids from before this boot are unknown here: every event up to it may be missing. */
+  private readonly bootFloor: string;
+  /** The newest event of any log dropped whole for age: no tombstone is kept for it. */
+  private expiredFloor = START_ID;
+
+  constructor(
+    private readonly maxEvents: number,
+    private readonly ttlMs: number,
+    bootMs: number,
+  ) {
+    this.clock = new EventIdClock(bootMs);
+    this.bootFloor = this.clock.current;
+  }
+
+  nextId(now: number): string {
+    return this.clock.next(now);
+  }
+
+  append(userId: string, message: StreamMessage): void {
+    let log = this.logs.get(userId);
+    if (!log) this.logs.set(userId, (log = new UserLog()));
+    log.events.push(message);
+    if (log.size > this.maxEvents) log.dropOldest();
+  }
+
+  /**
+   * Everything after `afterId` for the user, or a reset when some of it may be
+   * gone. `0` is read as "from the start of this boot", so a client that had
+   * seen no event keeps what came since; any other id from before this boot,
+   * or one this process never issued, is a reset.
+   */
+  read(userId: string, afterId: string | null): Replay {
+    const log = this.logs.get(userId);
+    const head = log ? log.head : START_ID;
+    if (afterId === null) return { head, events: [] };
+    const isStart = compareEventIds(afterId, START_ID) === 0;
+    const floors = [this.expiredFloor, log?.trimmedTo ?? START_ID, isStart ? START_ID : this.bootFloor];
+    const missing = floors.some((floor) => compareEventIds(afterId, floor) < 0);
+    if (missing || compareEventIds(afterId, this.clock.current) > 0) return { head, events: null };
+    if (!log) return { head, events: [] };
+    return { head, events: log.events.slice(log.firstAfter(afterId)) as StreamMessage[] };
+  }
+
+  /** Drops events older than the TTL, and logs left empty. */
+  sweep(now: number): void {
+    const cutoff = now - this.ttlMs;
+    for (const [userId, log] of this.logs) {
+      while (log.size > 0 && eventIdMillis(log.events[log.start]!.id) < cutoff) log.dropOldest();
+      if (log.size === 0) {
+        if (compareEventIds(log.trimmedTo, this.expiredFloor) > 0) this.expiredFloor = log.trimmedTo;
+        this.logs.delete(userId);
+      }
+    }
+  }
+
+  /** How many users have a log (for leak checks and metrics). */
+  get userCount(): number {
+    return this.logs.size;
+  }
+}

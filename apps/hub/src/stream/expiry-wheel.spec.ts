@@ -1,0 +1,34 @@
+import { ExpiryWheel } from './expiry-wheel.js';
+
+const T0 = 1_700_000_000_000;
+
+describe('ExpiryWheel', () => {
+  it('hands out items once the second they expire in is over', () => {
+    const wheel = new ExpiryWheel(T0);
+    const a = { expiresAt: T0 + 1500 };
+    const b = { expiresAt: T0 + 3200 };
+    wheel.add(a);
+    wheel.add(b);
+    expect(wheel.takeDue(T0 + 1900)).toEqual([]);
+    expect(wheel.takeDue(T0 + 2000)).toEqual([a]);
+    expect(wheel.takeDue(T0 + 2500)).toEqual([]);
+    expect(wheel.takeDue(T0 + 4100)).toEqual([b]);
+    expect(wheel.size).toBe(0);
+  });
+
+  it('forgets deleted items and their empty buckets', () => {
+    const wheel = new ExpiryWheel(T0);
+    const a = { expiresAt: T0 + 1500 };
+    wheel.add(a);
+    wheel.delete(a);
+    expect(wheel.size).toBe(0);
+    expect(wheel.takeDue(T0 + 10_000)).toEqual([]);
+  });
+
+  it('catches up after a long pause without walking every second', () => {
+    const wheel = new ExpiryWheel(T0);
+    const items = [{ expiresAt: T0 + 5000 }, { expiresAt: T0 + 86_400_000 }];
+    items.forEach((i) => wheel.add(i));
+    expect(wheel.takeDue(T0 + 365 * 86_400_000)).toEqual(items);
+  });
+});

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { TicketsModule } from '../tickets/tickets.module.js';
+import { StreamController } from './stream.controller.js';
+import { StreamDrain } from './stream.drain.js';
+import { StreamRegistry } from './stream.registry.js';
+import { StreamService } from './stream.service.js';
+import { StreamTimers } from './stream.timers.js';
+
+@Module({
+  imports: [TicketsModule],
+  controllers: [StreamController],
+  providers: [StreamRegistry, StreamService, StreamTimers, StreamDrain],
+  exports: [StreamRegistry],
+})
+export class StreamModule {}

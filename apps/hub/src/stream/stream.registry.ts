@@ -1,0 +1,107 @@
+import { HttpException, HttpStatus, Injectable, OnModuleInit } from '@nestjs/common';
+import { HubConfig } from '../config/config.js';
+import type { StreamMessage } from '../events/stream-message.js';
+import { UnavailableError } from '../errors/errors.js';
+import { Fanout } from '../fanout/fanout.js';
+import { Connection } from './connection.js';
+import { ExpiryWheel } from './expiry-wheel.js';
+
+/**
+ * Every open stream on this instance, by user: each tab of a user is held, up
+ * to the per-user cap. Node runs this on one thread, and each method completes
+ * without yielding, so connects, disconnects and deliveries cannot interleave.
+ */
+@Injectable()
+export class StreamRegistry implements OnModuleInit {
+  /** A user's streams; almost always one or two, so an array beats a Set. */
+  private readonly byUser = new Map<string, Connection[]>();
+  private readonly expiries = new ExpiryWheel<Connection>(Date.now());
+  private count = 0;
+
+  constructor(
+    private readonly fanout: Fanout,
+    private readonly config: HubConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.fanout.connect((userId, message) => this.deliver(userId, message));
+  }
+
+  /**
+   * Registers a stream before it sends anything, so no live event can slip
+   * between its replay and its first live delivery.
+   * @throws 429 past the user's cap, 503 when the instance is full.
+   */
+  add(userId: string, expiresAt: number): Connection {
+    const streams = this.byUser.get(userId);
+    if (streams && streams.length >= this.config.streamsPerUserMax) {
+      throw new HttpException(
+        {
+          statusCode: 429,
+          error: 'Too Many Requests',
+          message: `user already has ${streams.length} open streams (STREAMS_PER_USER_MAX)`,
+        },
+        HttpStatus.TOO_MANY_REQUESTS,
+      );
+    }
+    if (this.count >= this.config.streamsMax) {
+      throw new UnavailableError('this instance holds as many streams as it may (STREAMS_MAX)', 5);
+    }
+    const connection = new Connection(userId, expiresAt);
+    if (streams) streams.push(connection);
+    else {
+      this.byUser.set(userId, [connection]);
+      this.fanout.watch(userId);
+    }
+    this.expiries.add(connection);
+    this.count++;
+    return connection;
+  }
+
+  /** Forgets a stream; safe to call more than once. */
+  remove(connection: Connection): void {
+    if (connection.closed) return;
+    connection.closed = true;
+    this.count--;
+    this.expiries.delete(connection);
+    const streams = this.byUser.get(connection.userId)!;
+    if (streams.length === 1) {
+      this.byUser.delete(connection.userId);
+      this.fanout.unwatch(connection.userId);
+    } else {
+      streams.splice(streams.indexOf(connection), 1);
+    }
+  }
+
+  deliver(userId: string, message: StreamMessage): void {
+    const streams = this.byUser.get(userId);
+    if (!streams) return;
+    for (const connection of streams) connection.deliver(message);
+  }
+
+  pingAll(): void {
+    for (const streams of this.byUser.values()) for (const connection of streams) connection.ping();
+  }
+
+  expireDue(now: number): void {
+    for (const connection of this.expiries.takeDue(now)) connection.expire();
+  }
+
+  /** Ends every stream (on shutdown); clients reconnect and replay. */
+  endAll(): void {
+    for (const streams of [...this.byUser.values()]) for (const connection of [...streams]) connection.end();
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  get userCount(): number {
+    return this.byUser.size;
+  }
+
+  /** Streams waiting for their token to expire: must match `size` (a leak check). */
+  get expiryCount(): number {
+    return this.expiries.size;
+  }
+}

@@ -1,0 +1,54 @@
+import { Injectable, Logger, MessageEvent } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { Observable } from 'rxjs';
+import type { Principal } from '#herald/auth/principal';
+import { UnavailableError } from '../errors/errors.js';
+import { Fanout } from '../fanout/fanout.js';
+import { Draining } from '../lifecycle/draining.js';
+import { RETRY_MS } from './connection.js';
+import { StreamRegistry } from './stream.registry.js';
+
+/** Opens streams: registers them, then replays, then goes live. */
+@Injectable()
+export class StreamService {
+  private readonly logger = new Logger(StreamService.name);
+  /** Connection ids are this prefix and a counter: unique across instances, cheap to make. */
+  private readonly instanceId = randomBytes(4).toString('hex');
+  private opened = 0;
+
+  constructor(
+    private readonly registry: StreamRegistry,
+    private readonly fanout: Fanout,
+    private readonly draining: Draining,
+  ) {}
+
+  /**
+   * @param afterId the client's last event id (validated), or null for a fresh subscribe.
+   * @param signal aborted when the response ends, however it ends; releases the stream's slot
+   *   even if Nest never subscribes (the client left during setup).
+   */
+  open(principal: Principal, afterId: string | null, signal: AbortSignal): Observable<MessageEvent> {
+    if (this.draining.active) {
+      throw new UnavailableError('this instance is shutting down; reconnect to another', RETRY_MS / 1000);
+    }
+    const connection = this.registry.add(principal.sub, principal.exp * 1000);
+    signal.addEventListener('abort', () => this.registry.remove(connection), { once: true });
+    const readyData = JSON.stringify({
+      userId: principal.sub,
+      connectionId: `${this.instanceId}-${(++this.opened).toString(36)}`,
+    });
+    return new Observable<MessageEvent>((subscriber) => {
+      connection.attach(subscriber);
+      this.fanout.replay(principal.sub, afterId).then(
+        (replay) => connection.start(replay, afterId, readyData),
+        (err: unknown) => {
+          // The headers are out: the client can only be told by the stream ending;
+          // it reconnects with the same last id and tries again.
+          this.logger.error(`replay for a stream failed: ${String(err)}`);
+          subscriber.complete();
+        },
+      );
+      return () => this.registry.remove(connection);
+    });
+  }
+}

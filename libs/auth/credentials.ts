@@ -1,0 +1,64 @@
+import type { Request } from 'express';
+
+export const TOKEN_COOKIE = 'herald_token';
+/** Query parameters that carry credentials, and so are never logged in clear. */
+export const SECRET_QUERY_PARAMS = ['access_token', 'ticket'] as const;
+
+export type Credential = { kind: 'token' | 'ticket'; value: string };
+
+/** The bearer token of the Authorization header; undefined when there is no header. */
+export function bearerToken(request: Request): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1] : '';
+}
+
+/**
+ * Where a stream's credential comes from, most explicit first: the header, a
+ * ticket, a query token, then the ambient cookie (which a stale login may
+ * leave behind while the page passes a fresh token).
+ */
+export function streamCredential(request: Request): Credential | undefined {
+  const header = bearerToken(request);
+  if (header !== undefined) return { kind: 'token', value: header };
+  const ticket = queryString(request, 'ticket');
+  if (ticket !== undefined) return { kind: 'ticket', value: ticket };
+  const queryToken = queryString(request, 'access_token');
+  if (queryToken !== undefined) return { kind: 'token', value: queryToken };
+  const cookie = readCookie(request.headers.cookie, TOKEN_COOKIE);
+  if (cookie !== undefined) return { kind: 'token', value: cookie };
+  return undefined;
+}
+
+function queryString(request: Request, name: string): string | undefined {
+  const value = (request.query as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) {
+      const raw = part.slice(eq + 1).trim();
+      try {
+        return decodeURIComponent(raw);
+      } catch {
+        return raw;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The URL with every credential-carrying query value replaced, for logs and metrics. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  for (const name of SECRET_QUERY_PARAMS) {
+    if (params.has(name)) params.set(name, '[redacted]');
+  }
+  return `${url.slice(0, q)}?${params.toString()}`;
+}

@@ -1,0 +1,93 @@
+import {
+  CanActivate,
+  createParamDecorator,
+  ExecutionContext,
+  ForbiddenException,
+  Injectable,
+  SetMetadata,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { bearerToken, streamCredential } from './credentials.js';
+import type { Principal } from './principal.js';
+import { StreamTickets } from './stream-tickets.js';
+import { TokenService } from './token.service.js';
+
+const PRINCIPAL = Symbol('herald.principal');
+const REQUIRED_SCOPE = 'herald:required-scope';
+
+type AuthenticatedRequest = Request & { [PRINCIPAL]?: Principal };
+
+/** Requires the token's `scope` to contain `scope` (403 otherwise). */
+export const RequireScope = (scope: string) => SetMetadata(REQUIRED_SCOPE, scope);
+
+/** The principal a guard of this library authenticated. */
+export const CurrentPrincipal = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): Principal | undefined =>
+    ctx.switchToHttp().getRequest<AuthenticatedRequest>()[PRINCIPAL],
+);
+
+/**
+ * API calls: the token comes from the Authorization header only. Cookies are
+ * not read here, so no page on another site can make a browser call the API
+ * with its credentials.
+ */
+@Injectable()
+export class BearerAuthGuard implements CanActivate {
+  constructor(
+    private readonly tokens: TokenService,
+    private readonly reflector: Reflector,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const token = bearerToken(request);
+    if (token === undefined) throw new UnauthorizedException('missing token: send Authorization: Bearer <jwt>');
+    if (token === '') throw new UnauthorizedException('Authorization header must be "Bearer <jwt>"');
+    const principal = this.tokens.verify(token);
+    const scope = this.reflector.getAllAndOverride<string | undefined>(REQUIRED_SCOPE, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (scope && !principal.scopes.has(scope)) {
+      throw new ForbiddenException(`token lacks the "${scope}" scope`);
+    }
+    request[PRINCIPAL] = principal;
+    return true;
+  }
+}
+
+/**
+ * Streams: `EventSource` cannot set headers, so the token may also come from a
+ * single-use ticket, the `access_token` query parameter or the cookie.
+ */
+@Injectable()
+export class StreamAuthGuard implements CanActivate {
+  constructor(
+    private readonly tokens: TokenService,
+    private readonly tickets: StreamTickets,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const credential = streamCredential(request);
+    if (!credential) {
+      throw new UnauthorizedException(
+        'missing token: send Authorization: Bearer <jwt>, the herald_token cookie, ?ticket= or ?access_token=',
+      );
+    }
+    if (credential.value === '') throw new UnauthorizedException('Authorization header must be "Bearer <jwt>"');
+    const principal =
+      credential.kind === 'ticket' ? await this.redeem(credential.value) : this.tokens.verify(credential.value);
+    if (principal.exp * 1000 <= Date.now()) throw new UnauthorizedException('token expired');
+    request[PRINCIPAL] = principal;
+    return true;
+  }
+
+  private async redeem(ticket: string): Promise<Principal> {
+    const principal = await this.tickets.redeem(ticket);
+    if (!principal) throw new UnauthorizedException('ticket is unknown, expired or already used');
+    return principal;
+  }
+}

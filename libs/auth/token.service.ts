@@ -1,0 +1,67 @@
+import { Injectable, UnauthorizedException } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { isUserId } from '#herald/contracts/user-id';
+import type { Principal } from './principal.js';
+
+const ALGORITHM = 'HS256';
+
+interface Claims {
+  sub?: unknown;
+  exp?: unknown;
+  scope?: unknown;
+}
+
+export interface TokenClaims {
+  sub: string;
+  scope?: string;
+  /** Lifetime in seconds. */
+  expiresIn: number;
+}
+
+/** Signs and verifies Herald's JWTs, with the algorithm pinned to HS256. */
+@Injectable()
+export class TokenService {
+  constructor(private readonly jwt: JwtService) {}
+
+  sign({ sub, scope, expiresIn }: TokenClaims): string {
+    return this.jwt.sign(scope ? { sub, scope } : { sub }, { algorithm: ALGORITHM, expiresIn });
+  }
+
+  /** @throws UnauthorizedException naming what is wrong with the token. */
+  verify(token: string): Principal {
+    const alg = this.readAlgorithm(token);
+    if (alg !== ALGORITHM) {
+      throw new UnauthorizedException(`token algorithm "${alg}" is not accepted (${ALGORITHM} only)`);
+    }
+    let claims: Claims;
+    try {
+      claims = this.jwt.verify<Claims>(token, { algorithms: [ALGORITHM] });
+    } catch (err) {
+      throw new UnauthorizedException(describeJwtError(err));
+    }
+    if (typeof claims.exp !== 'number') throw new UnauthorizedException('token has no exp claim');
+    if (!isUserId(claims.sub)) throw new UnauthorizedException('token sub is not a valid user id');
+    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+    return { sub: claims.sub, exp: claims.exp, scopes: new Set(scopes) };
+  }
+
+  private readAlgorithm(token: string): string {
+    let decoded: { header?: { alg?: unknown } } | null;
+    try {
+      decoded = this.jwt.decode(token, { complete: true });
+    } catch {
+      decoded = null;
+    }
+    if (!decoded?.header) throw new UnauthorizedException('token is malformed');
+    return String(decoded.header.alg);
+  }
+}
+
+function describeJwtError(err: unknown): string {
+  const name = (err as Error)?.name;
+  const message = (err as Error)?.message ?? '';
+  if (name === 'TokenExpiredError') return 'token expired';
+  if (name === 'NotBeforeError') return 'token is not valid yet';
+  if (message === 'invalid signature') return 'token signature is invalid';
+  return `token is invalid: ${message}`;
+}

@@ -1,0 +1,66 @@
+import { isUserId } from './user-id.js';
+
+/** What a service publishes, over HTTP (`POST /v1/events`) or into the Redis ingress. */
+export interface PublishRequest {
+  type: string;
+  recipients: string[];
+  data: Record<string, unknown>;
+  persist: boolean;
+}
+
+/** What a browser receives as the `data` of each event. */
+export interface EventEnvelope<TData = Record<string, unknown>> {
+  id: string;
+  type: string;
+  data: TData;
+  createdAt: string;
+}
+
+export const EVENT_TYPE_PATTERN = /^[a-z0-9._-]{1,64}$/;
+export const MAX_RECIPIENTS = 1000;
+export const MAX_ENVELOPE_BYTES = 64 * 1024;
+/** Event types the stream itself uses; a published one would be mistaken for them. */
+export const RESERVED_EVENT_TYPES: ReadonlySet<string> = new Set(['ready', 'reset', 'expired', 'error']);
+
+const FIELDS: ReadonlySet<string> = new Set(['type', 'recipients', 'data', 'persist']);
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
+
+function invalid(field: string, message: string): Validation<never> {
+  return { ok: false, field, message };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks a publish request and normalises it: recipients are de-duplicated
+ * (each user gets an event once), `data` defaults to `{}` and `persist` to true.
+ * Hand-written rather than schema-driven: the Redis ingress runs it for every
+ * entry, and the first failing field is what the publisher needs to hear.
+ */
+export function validatePublishRequest(body: unknown): Validation<PublishRequest> {
+  if (!isPlainObject(body)) return invalid('body', 'must be a JSON object');
+  for (const key of Object.keys(body)) {
+    if (!FIELDS.has(key)) return invalid(key, 'is not a known field (type, recipients, data, persist)');
+  }
+  const { type, recipients, data = {}, persist = true } = body;
+  if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type)) {
+    return invalid('type', 'must be 1-64 characters of a-z 0-9 . _ -');
+  }
+  if (RESERVED_EVENT_TYPES.has(type)) {
+    return invalid('type', `"${type}" is reserved for the stream's own events`);
+  }
+  if (!Array.isArray(recipients) || recipients.length === 0 || recipients.length > MAX_RECIPIENTS) {
+    return invalid('recipients', `must be an array of 1-${MAX_RECIPIENTS} user ids`);
+  }
+  for (let i = 0; i < recipients.length; i++) {
+    if (!isUserId(recipients[i])) {
+      return invalid(`recipients[${i}]`, 'must be 1-128 characters of A-Z a-z 0-9 _ . : @ -');
+    }
+  }
+  if (!isPlainObject(data)) return invalid('data', 'must be a JSON object');
+  if (typeof persist !== 'boolean') return invalid('persist', 'must be a boolean');
+  return { ok: true, value: { type, recipients: [...new Set(recipients as string[])], data, persist } };
+}
