@@ -5,9 +5,11 @@ import { ConfigModule } from './config/config.module.js';
 import { DevModule } from './dev/dev.module.js';
 import { FanoutModule } from './fanout/fanout.module.js';
 import { HealthModule } from './health/health.module.js';
+import { IngressModule } from './ingress/ingress.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { PublishModule } from './publish/publish.module.js';
 import { StreamModule } from './stream/stream.module.js';
+import { TicketsModule } from './tickets/tickets.module.js';
 
 @Module({})
 export class HubModule {
@@ -18,10 +20,12 @@ export class HubModule {
         ConfigModule.forRoot(config),
         AuthModule.forRoot({ secret: config.jwtSecret }),
         LifecycleModule,
-        FanoutModule,
+        FanoutModule.forRoot(config),
+        TicketsModule.forRoot(config),
         StreamModule,
         PublishModule,
         HealthModule,
+        ...(config.redisUrl ? [IngressModule] : []),
         ...(config.devAuth ? [DevModule] : []),
       ],
     };

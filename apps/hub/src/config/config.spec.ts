@@ -74,6 +74,13 @@ describe('loadConfig', () => {
     );
   });
 
+  it('takes several Redis seed nodes only in cluster mode', () => {
+    const seeds = 'redis://127.0.0.1:7000,redis://127.0.0.1:7001';
+    expect(loadConfig({ REDIS_URL: seeds, REDIS_CLUSTER: 'on' }).redisCluster).toBe(true);
+    expect(problemsOf({ REDIS_URL: seeds })).toEqual([expect.stringMatching(/^REDIS_URL:/)]);
+    expect(problemsOf({ REDIS_CLUSTER: 'on' })).toEqual([expect.stringMatching(/^REDIS_CLUSTER:/)]);
+  });
+
   it('reads the CORS allow-list', () => {
     expect(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins).toEqual([
       'https://a.example',

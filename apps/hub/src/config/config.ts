@@ -13,7 +13,11 @@ export class HubConfig {
   readonly jwtSecretGenerated!: boolean;
   readonly redisUrl!: string | undefined;
   readonly databaseUrl!: string | undefined;
+  /** Redis Cluster: REDIS_URL lists seed nodes, fan-out uses sharded pub/sub. */
+  readonly redisCluster!: boolean;
   readonly redisPrefix!: string;
+  /** How long an ingress entry may stay unacknowledged before another instance takes it over. */
+  readonly ingressClaimIdleMs!: number;
   readonly heartbeatMs!: number;
   readonly replayMaxEvents!: number;
   readonly replayTtlMs!: number;
@@ -55,24 +59,31 @@ const flag = z
   })
   .transform((v) => (v === undefined ? undefined : /^(1|true|on|yes)$/i.test(v)));
 
-const url = (protocols: string[]) =>
+const url = (protocols: string[], { list = false } = {}) =>
   z
     .string()
     .optional()
-    .refine((v) => v === undefined || protocols.some((p) => v.startsWith(`${p}://`)), {
-      message: `must be a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}`,
-    });
+    .refine(
+      (v) =>
+        v === undefined ||
+        (list ? v.split(',') : [v]).every((u) => protocols.some((p) => u.trim().startsWith(`${p}://`))),
+      {
+        message: `must be a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}${list ? ' (comma-separated for several)' : ''}`,
+      },
+    );
 
 const schema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: int(3000, 0, 65535),
   JWT_SECRET: z.string().optional(),
-  REDIS_URL: url(['redis', 'rediss']),
+  REDIS_URL: url(['redis', 'rediss'], { list: true }),
+  REDIS_CLUSTER: flag,
   DATABASE_URL: url(['postgres', 'postgresql']),
   REDIS_PREFIX: z.string().default('herald:').refine((v) => /^[A-Za-z0-9:_.-]{1,64}$/.test(v), {
     message: 'must be 1-64 characters of A-Z a-z 0-9 : _ . -',
   }),
   HEARTBEAT_MS: int(15_000, 50, 3_600_000),
+  INGRESS_CLAIM_IDLE_MS: int(30_000, 100, 3_600_000),
   REPLAY_MAX_EVENTS: int(1000, 1, 1_000_000),
   REPLAY_TTL_MS: int(3_600_000, 1000, 30 * 86_400_000),
   STREAMS_PER_USER_MAX: int(8, 1, 10_000),
@@ -113,6 +124,10 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
   }
   if (!production && v.JWT_SECRET === '') problems.push('JWT_SECRET: is empty; unset it to get a random one per boot');
   const devAuth = v.HERALD_DEV_AUTH ?? !production;
+  if (v.REDIS_CLUSTER && !v.REDIS_URL) problems.push('REDIS_CLUSTER: is on but REDIS_URL is not set');
+  if (!v.REDIS_CLUSTER && v.REDIS_URL?.includes(',')) {
+    problems.push('REDIS_URL: lists several nodes; set REDIS_CLUSTER=on for a Redis Cluster');
+  }
   if (production && devAuth) {
     problems.push('HERALD_DEV_AUTH: must be off in production (anyone could mint tokens)');
   }
@@ -125,7 +140,9 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     jwtSecretGenerated: !v.JWT_SECRET,
     redisUrl: v.REDIS_URL,
     databaseUrl: v.DATABASE_URL,
+    redisCluster: v.REDIS_CLUSTER ?? false,
     redisPrefix: v.REDIS_PREFIX,
+    ingressClaimIdleMs: v.INGRESS_CLAIM_IDLE_MS,
     heartbeatMs: v.HEARTBEAT_MS,
     replayMaxEvents: v.REPLAY_MAX_EVENTS,
     replayTtlMs: v.REPLAY_TTL_MS,

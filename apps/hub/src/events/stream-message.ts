@@ -12,6 +12,11 @@ export interface StreamMessage {
   readonly data: string;
 }
 
+/** The frame of an event: the envelope is its id and the serialised rest (`tail`). Ids are digits and one dash: no escaping. */
+export function streamMessage(id: string, type: string, tail: string): StreamMessage {
+  return { id, type, data: `{"id":"${id}",${tail}` };
+}
+
 /**
  * An accepted event before it has ids. The envelope, less its id, is
  * serialised here once, however many recipients and streams receive it.
@@ -21,7 +26,7 @@ export class PreparedEvent {
     readonly type: string,
     readonly persist: boolean,
     /** `"type":…,"data":…,"createdAt":…}`: the envelope JSON after its id. */
-    private readonly tail: string,
+    readonly tail: string,
   ) {}
 
   static from(request: PublishRequest, createdAt: Date): PreparedEvent {
@@ -29,8 +34,7 @@ export class PreparedEvent {
     return new PreparedEvent(request.type, request.persist, json.slice(1));
   }
 
-  /** Ids are digits and one dash, so they need no JSON escaping. */
   toMessage(id: string): StreamMessage {
-    return { id, type: this.type, data: `{"id":"${id}",${this.tail}` };
+    return streamMessage(id, this.type, this.tail);
   }
 }

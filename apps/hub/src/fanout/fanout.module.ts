@@ -1,10 +1,23 @@
-import { Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import type { HubConfig } from '../config/config.js';
+import { RedisConnections } from '../redis/redis.connections.js';
+import { RedisReplayLog } from '../replay/redis-replay-log.js';
 import { Fanout } from './fanout.js';
 import { InProcessFanout } from './in-process.fanout.js';
+import { RedisFanout } from './redis.fanout.js';
 
+/** Binds the transport: Redis when REDIS_URL is set, else in-process. The stream code is the same for both. */
 @Global()
-@Module({
-  providers: [{ provide: Fanout, useClass: InProcessFanout }],
-  exports: [Fanout],
-})
-export class FanoutModule {}
+@Module({})
+export class FanoutModule {
+  static forRoot(config: HubConfig): DynamicModule {
+    const providers = config.redisUrl
+      ? [RedisConnections, RedisReplayLog, { provide: Fanout, useClass: RedisFanout }]
+      : [{ provide: Fanout, useClass: InProcessFanout }];
+    return {
+      module: FanoutModule,
+      providers,
+      exports: config.redisUrl ? [Fanout, RedisConnections, RedisReplayLog] : [Fanout],
+    };
+  }
+}

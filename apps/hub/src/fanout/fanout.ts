@@ -1,8 +1,16 @@
 import type { PreparedEvent, StreamMessage } from '../events/stream-message.js';
 import type { Replay } from '../replay/replay.js';
 
-/** Receives each live event for a user with a stream on this instance. */
-export type DeliverySink = (userId: string, message: StreamMessage) => void;
+/** This instance's streams, as the transport sees them (the stream registry). */
+export interface DeliverySink {
+  /** A live event for a user with a stream here; a stream skips ids it has sent already. */
+  deliver(userId: string, message: StreamMessage): void;
+  /**
+   * The oldest last-sent id among the user's live streams here (undefined if
+   * none is live yet): after an outage the transport delivers what came after it.
+   */
+  position(userId: string): string | undefined;
+}
 
 /**
  * The one interface between the stream code and the transport: in-process for

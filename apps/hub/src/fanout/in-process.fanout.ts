@@ -15,7 +15,7 @@ const MAX_SWEEP_INTERVAL_MS = 60_000;
 @Injectable()
 export class InProcessFanout extends Fanout implements OnModuleInit, OnModuleDestroy {
   private readonly log: MemoryReplayLog;
-  private sink: DeliverySink = () => undefined;
+  private sink?: DeliverySink;
   private sweeper?: NodeJS.Timeout;
 
   constructor(private readonly config: HubConfig) {
@@ -36,7 +36,7 @@ export class InProcessFanout extends Fanout implements OnModuleInit, OnModuleDes
     const message = event.toMessage(this.log.nextId(Date.now()));
     for (const userId of recipients) {
       this.log.append(userId, message);
-      this.sink(userId, message);
+      this.sink?.deliver(userId, message);
     }
   }
 

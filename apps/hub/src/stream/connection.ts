@@ -29,6 +29,11 @@ export class Connection {
     readonly expiresAt: number,
   ) {}
 
+  /** Whether the replay is sent and live events go straight out. */
+  get live(): boolean {
+    return this.waiting === null;
+  }
+
   attach(subscriber: Subscriber<MessageEvent>): void {
     this.subscriber = subscriber;
   }

@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { TicketsModule } from '../tickets/tickets.module.js';
 import { StreamController } from './stream.controller.js';
 import { StreamDrain } from './stream.drain.js';
 import { StreamRegistry } from './stream.registry.js';
@@ -7,7 +6,6 @@ import { StreamService } from './stream.service.js';
 import { StreamTimers } from './stream.timers.js';
 
 @Module({
-  imports: [TicketsModule],
   controllers: [StreamController],
   providers: [StreamRegistry, StreamService, StreamTimers, StreamDrain],
   exports: [StreamRegistry],

@@ -2,7 +2,8 @@ import { HttpException, HttpStatus, Injectable, OnModuleInit } from '@nestjs/com
 import { HubConfig } from '../config/config.js';
 import type { StreamMessage } from '../events/stream-message.js';
 import { UnavailableError } from '../errors/errors.js';
-import { Fanout } from '../fanout/fanout.js';
+import { compareEventIds } from '#herald/contracts/event-id';
+import { DeliverySink, Fanout } from '../fanout/fanout.js';
 import { Connection } from './connection.js';
 import { ExpiryWheel } from './expiry-wheel.js';
 
@@ -12,7 +13,7 @@ import { ExpiryWheel } from './expiry-wheel.js';
  * without yielding, so connects, disconnects and deliveries cannot interleave.
  */
 @Injectable()
-export class StreamRegistry implements OnModuleInit {
+export class StreamRegistry implements OnModuleInit, DeliverySink {
   /** A user's streams; almost always one or two, so an array beats a Set. */
   private readonly byUser = new Map<string, Connection[]>();
   private readonly expiries = new ExpiryWheel<Connection>(Date.now());
@@ -24,7 +25,7 @@ export class StreamRegistry implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.fanout.connect((userId, message) => this.deliver(userId, message));
+    this.fanout.connect(this);
   }
 
   /**
@@ -77,6 +78,21 @@ export class StreamRegistry implements OnModuleInit {
     const streams = this.byUser.get(userId);
     if (!streams) return;
     for (const connection of streams) connection.deliver(message);
+  }
+
+  position(userId: string): string | undefined {
+    let oldest: string | undefined;
+    for (const connection of this.byUser.get(userId) ?? []) {
+      if (connection.live && (oldest === undefined || compareEventIds(connection.lastId, oldest) < 0)) {
+        oldest = connection.lastId;
+      }
+    }
+    return oldest;
+  }
+
+  /** Users with a stream here. */
+  users(): IterableIterator<string> {
+    return this.byUser.keys();
   }
 
   pingAll(): void {

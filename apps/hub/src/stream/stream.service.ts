@@ -31,6 +31,9 @@ export class StreamService {
     if (this.draining.active) {
       throw new UnavailableError('this instance is shutting down; reconnect to another', RETRY_MS / 1000);
     }
+    if (!this.fanout.isReady()) {
+      throw new UnavailableError('the event store is unavailable; retry shortly', RETRY_MS / 1000);
+    }
     const connection = this.registry.add(principal.sub, principal.exp * 1000);
     signal.addEventListener('abort', () => this.registry.remove(connection), { once: true });
     const readyData = JSON.stringify({

@@ -1,0 +1,41 @@
+/**
+ * Every Redis key and channel name, under REDIS_PREFIX. A user's keys and
+ * channel share the hash tag `{user}`, so in a Redis Cluster they live in one
+ * slot and a script may touch them together.
+ */
+export class RedisKeys {
+  private readonly channelPrefix: string;
+
+  constructor(readonly prefix: string) {
+    this.channelPrefix = `${prefix}u:{`;
+  }
+
+  log(userId: string): string {
+    return `${this.prefix}log:{${userId}}`;
+  }
+
+  channel(userId: string): string {
+    return `${this.channelPrefix}${userId}}`;
+  }
+
+  userOfChannel(channel: string): string {
+    return channel.slice(this.channelPrefix.length, -1);
+  }
+
+  /** Marks that an ingress entry was delivered to a user (cluster mode, where the whole entry cannot be one script). */
+  seen(userId: string, entryId: string): string {
+    return `${this.prefix}seen:{${userId}}:${entryId}`;
+  }
+
+  ticket(ticket: string): string {
+    return `${this.prefix}ticket:${ticket}`;
+  }
+
+  get ingress(): string {
+    return `${this.prefix}ingress`;
+  }
+
+  get deadLetters(): string {
+    return `${this.prefix}ingress:dead`;
+  }
+}

@@ -1,0 +1,72 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { HubConfig } from '../config/config.js';
+import { RedisKeys } from './redis-keys.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** Reconnect quickly, forever: an outage ends when Redis is back, without a restart. */
+const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);
+
+/**
+ * The hub's Redis connections, one per job: commands, subscriptions (a
+ * connection in subscriber mode can run nothing else), and blocking ingress
+ * reads (which would hold up every command queued behind them).
+ */
+@Injectable()
+export class RedisConnections implements OnModuleDestroy {
+  private readonly logger = new Logger('Redis');
+  readonly keys: RedisKeys;
+  readonly cluster: boolean;
+  readonly commands: RedisClient;
+  readonly subscriber: RedisClient;
+  readonly blocking: RedisClient;
+
+  constructor(config: HubConfig) {
+    this.keys = new RedisKeys(config.redisPrefix);
+    this.cluster = config.redisCluster;
+    const urls = config.redisUrl!.split(',').map((u) => u.trim());
+    // Commands fail at once while Redis is away, rather than queueing: a
+    // publisher gets a 503 instead of waiting, and nothing is accepted that
+    // is not stored.
+    const base: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy };
+    const make = (name: string, options: RedisOptions, clusterOptions: ClusterOptions = {}): RedisClient => {
+      const client = this.cluster
+        ? new Cluster(urls, {
+            redisOptions: { ...base, ...options },
+            enableOfflineQueue: false,
+            clusterRetryStrategy: retryStrategy,
+            ...clusterOptions,
+          })
+        : new Redis(urls[0], { ...base, ...options, connectionName: `herald-${name}` });
+      this.watch(name, client);
+      return client;
+    };
+    this.commands = make('commands', { enableAutoPipelining: true }, { enableAutoPipelining: true });
+    this.subscriber = make('subscriber', { autoResubscribe: false }, { shardedSubscribers: true });
+    this.blocking = make('ingress', { maxRetriesPerRequest: 0 });
+  }
+
+  /** Logs each outage once when it starts and once when it ends, not every reconnect attempt. */
+  private watch(name: string, client: RedisClient): void {
+    let down = false;
+    client.on('error', (err: Error) => {
+      if (down) return;
+      down = true;
+      this.logger.warn(`${name} connection lost: ${err.message}; reconnecting`);
+    });
+    client.on('ready', () => {
+      if (!down) return;
+      down = false;
+      this.logger.log(`${name} connection is back`);
+    });
+  }
+
+  get ready(): boolean {
+    return this.commands.status === 'ready' && this.subscriber.status === 'ready';
+  }
+
+  onModuleDestroy(): void {
+    for (const client of [this.blocking, this.subscriber, this.commands]) client.disconnect();
+  }
+}
