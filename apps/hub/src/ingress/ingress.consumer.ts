@@ -14,6 +14,8 @@ const BLOCK_MS = 1000;
 /** An entry that failed this many times is dead-lettered rather than retried forever. */
 const MAX_DELIVERIES = 5;
 const ERROR_PAUSE_MS = 500;
+/** Dead letters kept (roughly): enough to investigate, bounded so a flood of bad entries cannot fill Redis. */
+const DEAD_LETTERS_KEPT = 10_000;
 
 type Entry = [id: string, fields: string[]];
 
@@ -56,7 +58,10 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     while (this.running) {
       try {
         if (!groupReady) groupReady = await this.createGroup();
-        if (Date.now() >= this.nextClaimAt) await this.claimAbandoned();
+        if (Date.now() >= this.nextClaimAt) {
+          await this.claimAbandoned();
+          await this.trimProcessed();
+        }
         await this.handle(await this.readNew());
         if (state === 'failing') this.logger.log('ingress consumer is reading again');
         state = 'reading';
@@ -118,6 +123,26 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     } while (cursor !== '0-0' && this.running);
   }
 
+  /**
+   * Drops entries every instance is done with: those before the oldest
+   * pending one, or, with none pending, before the last one delivered. A
+   * stream keeps acknowledged entries otherwise, and would grow forever.
+   */
+  private async trimProcessed(): Promise<void> {
+    const { commands, keys } = this.redis;
+    const [pendingCount, oldestPending] = (await commands.xpending(keys.ingress, INGRESS_GROUP)) as [
+      number,
+      string | null,
+    ];
+    let floor = pendingCount > 0 ? oldestPending : null;
+    if (!floor) {
+      const groups = (await commands.xinfo('GROUPS', keys.ingress)) as unknown[][];
+      const ours = groups.find((g) => g[g.indexOf('name') + 1] === INGRESS_GROUP);
+      floor = ours ? String(ours[ours.indexOf('last-delivered-id') + 1]) : null;
+    }
+    if (floor) await commands.xtrim(keys.ingress, 'MINID', '~', floor);
+  }
+
   /** Entries of a batch go out together (auto-pipelined); one user's stay in order on the one connection. */
   private async handle(entries: Entry[], claimed = false): Promise<void> {
     const deliveries = claimed ? await this.deliveryCounts(entries) : undefined;
@@ -154,7 +179,7 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
 
   private async deadLetter(entryId: string, reason: string, envelope: string): Promise<void> {
     const { keys, commands } = this.redis;
-    await commands.xadd(keys.deadLetters, '*', 'entry', entryId, 'reason', reason, 'envelope', envelope);
+    await commands.xadd(keys.deadLetters, 'MAXLEN', '~', DEAD_LETTERS_KEPT, '*', 'entry', entryId, 'reason', reason, 'envelope', envelope);
     await commands.xack(keys.ingress, INGRESS_GROUP, entryId);
     this.logger.warn(`ingress entry ${entryId} dead-lettered: ${reason}`);
   }

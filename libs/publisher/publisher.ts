@@ -1,0 +1,49 @@
+import type { Cluster, Redis } from 'ioredis';
+import { MAX_ENVELOPE_BYTES, PublishRequest, validatePublishRequest } from '#herald/contracts/envelope';
+
+/** A publish request as a caller writes it: `data` and `persist` may be left out. */
+export type PublishInput = Pick<PublishRequest, 'type' | 'recipients'> & Partial<Pick<PublishRequest, 'data' | 'persist'>>;
+
+/** The request was refused before it reached Redis; `field` names what is wrong. */
+export class PublishRejected extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'PublishRejected';
+  }
+}
+
+export interface PublisherOptions {
+  /** The hub's REDIS_PREFIX (default `herald:`). */
+  prefix?: string;
+}
+
+/**
+ * Publishes into Herald's Redis ingress from any Node service. An entry is
+ * delivered exactly once, also if no hub instance runs at the moment; the
+ * same validation as the hub's runs first, so a bad request fails here, at
+ * the caller, instead of in the dead-letter stream.
+ */
+export class HeraldPublisher {
+  private readonly stream: string;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    options: PublisherOptions = {},
+  ) {
+    this.stream = `${options.prefix ?? 'herald:'}ingress`;
+  }
+
+  /** @returns the ingress entry id. @throws PublishRejected for an invalid request. */
+  async publish(input: PublishInput): Promise<string> {
+    const result = validatePublishRequest(input);
+    if (!result.ok) throw new PublishRejected(result.field, result.message);
+    const envelope = JSON.stringify(result.value);
+    if (Buffer.byteLength(envelope) > MAX_ENVELOPE_BYTES) {
+      throw new PublishRejected('body', `larger than ${MAX_ENVELOPE_BYTES} bytes`);
+    }
+    return (await this.redis.xadd(this.stream, '*', 'envelope', envelope))!;
+  }
+}

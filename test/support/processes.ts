@@ -1,0 +1,207 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { TEST_SECRET } from './hub.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const MAIN = path.join(ROOT, 'dist/apps/hub/src/main.js');
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  pid: number;
+  /** Stops it (SIGKILL, as in an outage); `start()` brings it back on the same port. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A private redis-server on a free port, with no persistence, stopped by PID. */
+export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
+  const chosen = port ?? (await freePort());
+  const dir = mkdtempSync(path.join(tmpdir(), 'herald-redis-'));
+  let child: ChildProcess | undefined;
+  const server: RedisServer = {
+    port: chosen,
+    url: `redis://127.0.0.1:${chosen}`,
+    get pid() {
+      return child?.pid ?? -1;
+    },
+    async start() {
+      child = spawn(
+        'redis-server',
+        ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+        { stdio: 'ignore' },
+      );
+      await waitFor(() => canConnect(chosen), `redis-server on ${chosen}`);
+    },
+    async kill() {
+      if (!child) return;
+      const done = exited(child);
+      child.kill('SIGKILL');
+      await done;
+      child = undefined;
+    },
+    async stop() {
+      await server.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export interface HubProcess {
+  port: number;
+  url: string;
+  pid: number;
+  /** Everything the process printed. */
+  output: string[];
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Waits until GET /health/ready answers 200. */
+  ready(): Promise<void>;
+}
+
+/** Builds the hub once if dist/ is missing (npm test builds before jest runs). */
+function ensureBuilt(): void {
+  if (!existsSync(MAIN)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+/** The real hub (dist/apps/hub/src/main.js) as a child process on a free port; resolves once it is live. */
+export async function startHubProcess(env: Record<string, string> = {}): Promise<HubProcess> {
+  ensureBuilt();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, JWT_SECRET: TEST_SECRET, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const hub: HubProcess = {
+    port,
+    url,
+    pid: child.pid!,
+    output,
+    async kill(signal = 'SIGKILL') {
+      const done = exited(child);
+      child.kill(signal);
+      return done;
+    },
+    ready: () => waitFor(async () => (await fetch(`${url}/health/ready`)).ok, `hub ${port} to be ready`),
+  };
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}: ${output.join('')}`);
+      return (await fetch(`${url}/health/live`)).ok;
+    }, `hub on ${port}`);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return hub;
+}
+
+export interface TcpProxy {
+  port: number;
+  url: string;
+  /** Where new connections go, in turn. */
+  setTargets(ports: number[]): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A round-robin TCP proxy, as a load balancer would be: each new connection
+ * goes to the next live target; a connection whose target dies is closed.
+ */
+export async function startProxy(targets: number[]): Promise<TcpProxy> {
+  let ports = [...targets];
+  let turn = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    const connect = (attempt: number) => {
+      if (ports.length === 0 || attempt >= ports.length) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(ports[turn++ % ports.length], '127.0.0.1');
+      // Refused (a dead target): try the next one, as a balancer's health check would.
+      upstream.once('error', () => connect(attempt + 1));
+      upstream.once('connect', () => {
+        upstream.removeAllListeners('error');
+        upstream.on('error', () => client.destroy());
+        sockets.add(upstream);
+        client.pipe(upstream).pipe(client);
+        const end = () => {
+          client.destroy();
+          upstream.destroy();
+          sockets.delete(client);
+          sockets.delete(upstream);
+        };
+        upstream.once('close', end);
+        client.once('close', end);
+      });
+    };
+    client.once('error', () => client.destroy());
+    connect(0);
+  });
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+  );
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    setTargets: (next) => {
+      ports = [...next];
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
