@@ -52,13 +52,31 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-/** The URL with every credential-carrying query value replaced, for logs and metrics. */
+const SECRET_NAMES: ReadonlySet<string> = new Set(SECRET_QUERY_PARAMS);
+
+/**
+ * The URL with every credential-carrying query value replaced, for logs and
+ * metrics; the rest is left as sent. Names are compared decoded, as the
+ * server reads them (`access%5Ftoken` is `access_token`).
+ */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   if (q === -1) return url;
-  const params = new URLSearchParams(url.slice(q + 1));
-  for (const name of SECRET_QUERY_PARAMS) {
-    if (params.has(name)) params.set(name, '[redacted]');
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((param) => {
+      const eq = param.indexOf('=');
+      const name = eq === -1 ? param : param.slice(0, eq);
+      return SECRET_NAMES.has(decodeName(name)) ? `${name}=[redacted]` : param;
+    });
+  return `${url.slice(0, q)}?${params.join('&')}`;
+}
+
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
   }
-  return `${url.slice(0, q)}?${params.toString()}`;
 }

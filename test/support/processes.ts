@@ -112,9 +112,11 @@ function ensureBuilt(): void {
 export async function startHubProcess(env: Record<string, string> = {}): Promise<HubProcess> {
   ensureBuilt();
   const port = env.PORT ? Number(env.PORT) : await freePort();
+  // Each hub gets its own SQLite file unless the test names a database.
+  const sqlite = path.join(mkdtempSync(path.join(tmpdir(), 'herald-hub-')), 'herald.sqlite');
   const child = spawn(process.execPath, [MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, JWT_SECRET: TEST_SECRET, ...env, PORT: String(port) },
+    env: { PATH: process.env.PATH, JWT_SECRET: TEST_SECRET, SQLITE_PATH: sqlite, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

@@ -73,11 +73,16 @@ export async function openRaw(url: string, init: RequestInit = {}): Promise<RawS
       const attempt = () => {
         if (frames.length > 0) return resolve(frames.shift()!);
         if (done) return reject(new Error('stream ended'));
-        const timer = setTimeout(() => reject(new Error(`no frame within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push(() => {
+        const waiter = () => {
           clearTimeout(timer);
           attempt();
-        });
+        };
+        // A timed-out wait must not linger and take a later frame from the next caller.
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no frame within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.push(waiter);
       };
       attempt();
     });

@@ -1,10 +1,13 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from '#herald/auth/auth.module';
 import { HubConfig } from './config/config.js';
+import { CommentsModule } from './comments/comments.module.js';
 import { ConfigModule } from './config/config.module.js';
+import { DatabaseModule } from './database/database.module.js';
 import { DevModule } from './dev/dev.module.js';
 import { FanoutModule } from './fanout/fanout.module.js';
 import { HealthModule } from './health/health.module.js';
+import { InboxModule } from './inbox/inbox.module.js';
 import { IngressModule } from './ingress/ingress.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { PublishModule } from './publish/publish.module.js';
@@ -20,10 +23,13 @@ export class HubModule {
         ConfigModule.forRoot(config),
         AuthModule.forRoot({ secret: config.jwtSecret }),
         LifecycleModule,
+        DatabaseModule,
         FanoutModule.forRoot(config),
         TicketsModule.forRoot(config),
         StreamModule,
         PublishModule,
+        InboxModule,
+        CommentsModule,
         HealthModule,
         ...(config.redisUrl ? [IngressModule] : []),
         ...(config.devAuth ? [DevModule] : []),

@@ -13,6 +13,11 @@ export class HubConfig {
   readonly jwtSecretGenerated!: boolean;
   readonly redisUrl!: string | undefined;
   readonly databaseUrl!: string | undefined;
+  readonly databasePoolMax!: number;
+  /** The SQLite file of the embedded default (`:memory:` for a throwaway database). */
+  readonly sqlitePath!: string;
+  /** Test hook: kill the process at a named point, to prove what survives a crash there. */
+  readonly fault!: 'crash-after-commit' | undefined;
   /** Redis Cluster: REDIS_URL lists seed nodes, fan-out uses sharded pub/sub. */
   readonly redisCluster!: boolean;
   readonly redisPrefix!: string;
@@ -41,7 +46,7 @@ export class ConfigError extends Error {
 const MIN_PRODUCTION_SECRET_BYTES = 32;
 
 /** Variables with the HERALD_ prefix that are known; any other is a typo. */
-const KNOWN_HERALD_VARS = new Set(['HERALD_DEV_AUTH']);
+const KNOWN_HERALD_VARS = new Set(['HERALD_DEV_AUTH', 'HERALD_FAULT']);
 
 const int = (fallback: number, min: number, max: number) =>
   z
@@ -79,6 +84,9 @@ const schema = z.object({
   REDIS_URL: url(['redis', 'rediss'], { list: true }),
   REDIS_CLUSTER: flag,
   DATABASE_URL: url(['postgres', 'postgresql']),
+  DATABASE_POOL_MAX: int(10, 1, 1000),
+  SQLITE_PATH: z.string().min(1).default('./data/herald.sqlite'),
+  HERALD_FAULT: z.enum(['crash-after-commit']).optional(),
   REDIS_PREFIX: z.string().default('herald:').refine((v) => /^[A-Za-z0-9:_.-]{1,64}$/.test(v), {
     message: 'must be 1-64 characters of A-Z a-z 0-9 : _ . -',
   }),
@@ -124,6 +132,7 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
   }
   if (!production && v.JWT_SECRET === '') problems.push('JWT_SECRET: is empty; unset it to get a random one per boot');
   const devAuth = v.HERALD_DEV_AUTH ?? !production;
+  if (production && v.HERALD_FAULT) problems.push('HERALD_FAULT: is a test hook and is refused in production');
   if (v.REDIS_CLUSTER && !v.REDIS_URL) problems.push('REDIS_CLUSTER: is on but REDIS_URL is not set');
   if (!v.REDIS_CLUSTER && v.REDIS_URL?.includes(',')) {
     problems.push('REDIS_URL: lists several nodes; set REDIS_CLUSTER=on for a Redis Cluster');
@@ -140,6 +149,9 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     jwtSecretGenerated: !v.JWT_SECRET,
     redisUrl: v.REDIS_URL,
     databaseUrl: v.DATABASE_URL,
+    databasePoolMax: v.DATABASE_POOL_MAX,
+    sqlitePath: v.SQLITE_PATH,
+    fault: v.HERALD_FAULT,
     redisCluster: v.REDIS_CLUSTER ?? false,
     redisPrefix: v.REDIS_PREFIX,
     ingressClaimIdleMs: v.INGRESS_CLAIM_IDLE_MS,

@@ -24,14 +24,21 @@ export function streamMessage(id: string, type: string, tail: string): StreamMes
 export class PreparedEvent {
   private constructor(
     readonly type: string,
-    readonly persist: boolean,
     /** `"type":…,"data":…,"createdAt":…}`: the envelope JSON after its id. */
     readonly tail: string,
   ) {}
 
-  static from(request: PublishRequest, createdAt: Date): PreparedEvent {
-    const json = JSON.stringify({ type: request.type, data: request.data, createdAt: createdAt.toISOString() });
-    return new PreparedEvent(request.type, request.persist, json.slice(1));
+  static from(request: Pick<PublishRequest, 'type' | 'data'>, createdAt: Date): PreparedEvent {
+    return PreparedEvent.of(request.type, JSON.stringify(request.data), createdAt.toISOString());
+  }
+
+  /**
+   * From parts already serialised (a stored event). A persisted event also
+   * names its inbox item, so a client can mark it read.
+   */
+  static of(type: string, dataJson: string, createdAt: string, notificationId?: string): PreparedEvent {
+    const inbox = notificationId === undefined ? '' : `,"notificationId":"${notificationId}"`;
+    return new PreparedEvent(type, `"type":${JSON.stringify(type)},"data":${dataJson},"createdAt":"${createdAt}"${inbox}}`);
   }
 
   toMessage(id: string): StreamMessage {

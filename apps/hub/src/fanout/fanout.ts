@@ -1,15 +1,26 @@
 import type { PreparedEvent, StreamMessage } from '../events/stream-message.js';
 import type { Replay } from '../replay/replay.js';
 
+export interface PublishOptions {
+  /**
+   * Names this publication so that publishing it again (a retry after a
+   * crash) reaches no one a second time.
+   */
+  dedupeKey?: string;
+}
+
 /** This instance's streams, as the transport sees them (the stream registry). */
 export interface DeliverySink {
   /** A live event for a user with a stream here; a stream skips ids it has sent already. */
   deliver(userId: string, message: StreamMessage): void;
-  /**
-   * The oldest last-sent id among the user's live streams here (undefined if
-   * none is live yet): after an outage the transport delivers what came after it.
-   */
-  position(userId: string): string | undefined;
+  /** The transport lost live events for a while: hold live delivery on every stream until it catches up. */
+  suspendAll(): void;
+  /** The oldest last-sent id among the user's suspended streams; undefined when none is suspended. */
+  suspendedPosition(userId: string): string | undefined;
+  /** What the user's suspended streams missed (or null events: a reset); they go live again. */
+  resume(userId: string, replay: Replay): void;
+  /** The transport cannot catch the user up: end the user's streams, so the clients reconnect and replay. */
+  endStreams(userId: string): void;
 }
 
 /**
@@ -24,7 +35,7 @@ export abstract class Fanout {
    * it to every open stream of the recipients, on every instance. Resolves once
    * the event is stored: from then on no recipient can miss it.
    */
-  abstract publish(event: PreparedEvent, recipients: readonly string[]): Promise<void>;
+  abstract publish(event: PreparedEvent, recipients: readonly string[], options?: PublishOptions): Promise<void>;
 
   /** The user's events after `afterId` (null: none, only the head). */
   abstract replay(userId: string, afterId: string | null): Promise<Replay>;

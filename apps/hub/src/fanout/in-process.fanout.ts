@@ -32,6 +32,7 @@ export class InProcessFanout extends Fanout implements OnModuleInit, OnModuleDes
     clearInterval(this.sweeper);
   }
 
+  /** A dedupe key needs no memory here: a process that crashed took its deliveries with it. */
   async publish(event: PreparedEvent, recipients: readonly string[]): Promise<void> {
     const message = event.toMessage(this.log.nextId(Date.now()));
     for (const userId of recipients) {

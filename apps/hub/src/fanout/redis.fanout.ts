@@ -1,14 +1,16 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { UnavailableError } from '../errors/errors.js';
 import type { PreparedEvent } from '../events/stream-message.js';
 import { RedisConnections } from '../redis/redis.connections.js';
 import { parsePublished, RedisReplayLog } from '../replay/redis-replay-log.js';
 import type { Replay } from '../replay/replay.js';
-import { DeliverySink, Fanout } from './fanout.js';
+import { DeliverySink, Fanout, PublishOptions } from './fanout.js';
 
-/** Channels per (re)subscribe command after a reconnect. */
-const RESUBSCRIBE_BATCH = 500;
+/** How long a dedupe key is remembered: retries come within seconds of a crash. */
+const DEDUPE_WINDOW_MS = 10 * 60_000;
+/** Users subscribed, or caught up, at once after a reconnect. */
+const RECOVERY_BATCH = 200;
 
 /**
  * Fan-out between instances through Redis. Each user has a channel, and an
@@ -24,7 +26,6 @@ export class RedisFanout extends Fanout implements OnModuleInit {
   /** Users with streams here, and when their channel subscription is confirmed. */
   private readonly watched = new Map<string, Promise<void>>();
   private readonly subscriber: Redis;
-  private connectedOnce = false;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -39,13 +40,21 @@ export class RedisFanout extends Fanout implements OnModuleInit {
     const onMessage = (channel: string, payload: string) =>
       this.sink?.deliver(this.redis.keys.userOfChannel(channel), parsePublished(payload));
     this.subscriber.on(this.redis.cluster ? 'smessage' : 'message', onMessage);
-    (this.redis.subscriber as Cluster).on('ready', () => void this.resubscribe());
+    // Live events may be lost from the moment a subscription connection drops:
+    // hold live delivery at once, and catch up from the log once subscribed
+    // again. In a cluster, ioredis replaces a lost shard subscriber and
+    // resubscribes by itself, then says 'subscribersReady'.
+    const lost = this.redis.cluster ? ['close', '-node', '-subscriber'] : ['close'];
+    const back = this.redis.cluster ? ['ready', 'subscribersReady'] : ['ready'];
+    for (const event of lost) this.subscriber.on(event, () => this.sink?.suspendAll());
+    for (const event of back) this.subscriber.on(event, () => void this.recover());
   }
 
-  async publish(event: PreparedEvent, recipients: readonly string[]): Promise<void> {
+  async publish(event: PreparedEvent, recipients: readonly string[], options: PublishOptions = {}): Promise<void> {
+    const dedupe = options.dedupeKey ? { key: options.dedupeKey, windowMs: DEDUPE_WINDOW_MS } : undefined;
     try {
-      if (this.redis.cluster) await Promise.all(recipients.map((r) => this.log.append(event, [r])));
-      else await this.log.append(event, recipients);
+      if (this.redis.cluster) await Promise.all(recipients.map((r) => this.log.append(event, [r], { dedupe })));
+      else await this.log.append(event, recipients, { dedupe });
     } catch (err) {
       throw new UnavailableError(`the event store (Redis) is unavailable: ${(err as Error).message}`, 1);
     }
@@ -83,13 +92,14 @@ export class RedisFanout extends Fanout implements OnModuleInit {
 
   /**
    * Resolves once subscribed. While Redis is away it resolves at once: the
-   * read that follows fails, and the 'ready' handler subscribes again.
+   * read that follows fails, and recovery subscribes again.
    */
   private async subscribe(userIds: string[]): Promise<void> {
     if (this.subscriber.status !== 'ready') return;
     const channels = userIds.map((u) => this.redis.keys.channel(u));
     try {
-      if (this.redis.cluster) await this.subscriber.ssubscribe(...channels);
+      // A cluster subscribes each channel on the shard of its slot.
+      if (this.redis.cluster) await Promise.all(channels.map((c) => this.subscriber.ssubscribe(c)));
       else await this.subscriber.subscribe(...channels);
     } catch (err) {
       this.logger.warn(`subscribing to ${channels.length} channel(s) failed: ${(err as Error).message}`);
@@ -97,34 +107,39 @@ export class RedisFanout extends Fanout implements OnModuleInit {
   }
 
   /**
-   * After Redis comes back: subscribe again to every watched user's channel,
-   * then deliver what each user's streams missed while the subscription was
-   * down. Open streams carry on with nothing lost and no reconnect.
+   * After a subscription connection is back: subscribe again to every
+   * watched user's channel (confirmed), then give each user's suspended
+   * streams what they missed, from the log. Streams stay open throughout.
    */
-  private async resubscribe(): Promise<void> {
+  private async recover(): Promise<void> {
     const users = [...this.watched.keys()];
-    for (let i = 0; i < users.length; i += RESUBSCRIBE_BATCH) {
-      const batch = users.slice(i, i + RESUBSCRIBE_BATCH);
+    for (let i = 0; i < users.length; i += RECOVERY_BATCH) {
+      const batch = users.slice(i, i + RECOVERY_BATCH);
       const subscribed = this.subscribe(batch);
       for (const userId of batch) this.watched.set(userId, subscribed);
       await subscribed;
     }
-    if (!this.connectedOnce) {
-      this.connectedOnce = true;
-      return;
-    }
     let caughtUp = 0;
-    for (const userId of users) {
-      const position = this.sink?.position(userId);
-      if (position === undefined || !this.watched.has(userId)) continue;
-      try {
-        const { events } = await this.log.read(userId, position);
-        for (const message of events ?? []) this.sink!.deliver(userId, message);
-        caughtUp += events?.length ?? 0;
-      } catch (err) {
-        this.logger.warn(`catching up ${userId} after reconnecting failed: ${(err as Error).message}`);
-      }
+    for (let i = 0; i < users.length; i += RECOVERY_BATCH) {
+      const counts = await Promise.all(users.slice(i, i + RECOVERY_BATCH).map((u) => this.catchUp(u)));
+      caughtUp += counts.reduce((a, b) => a + b, 0);
     }
-    this.logger.log(`resubscribed ${users.length} user(s); delivered ${caughtUp} event(s) missed meanwhile`);
+    if (caughtUp > 0 || users.length > 0) {
+      this.logger.log(`resubscribed ${users.length} user(s); delivered ${caughtUp} event(s) missed meanwhile`);
+    }
+  }
+
+  private async catchUp(userId: string): Promise<number> {
+    const position = this.sink?.suspendedPosition(userId);
+    if (position === undefined) return 0;
+    try {
+      const replay = await this.log.read(userId, position);
+      this.sink!.resume(userId, replay);
+      return replay.events?.length ?? 0;
+    } catch (err) {
+      this.logger.warn(`catching up ${userId} failed (${(err as Error).message}); ending its streams to replay`);
+      this.sink!.endStreams(userId);
+      return 0;
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { Controller, Get, HttpCode, HttpException, HttpStatus } from '@nestjs/common';
+import { DataSource } from 'typeorm';
 import { Fanout } from '../fanout/fanout.js';
 import { Draining } from '../lifecycle/draining.js';
 
@@ -9,6 +10,7 @@ export class HealthController {
   constructor(
     private readonly fanout: Fanout,
     private readonly draining: Draining,
+    private readonly dataSource: DataSource,
   ) {}
 
   /** 200 while the process runs: a failing liveness probe restarts the pod. */
@@ -20,8 +22,9 @@ export class HealthController {
 
   /** 200 when this instance can serve; 503 while a dependency is down or it is draining. */
   @Get('ready')
-  ready(): { status: 'ok'; checks: Checks } {
+  async ready(): Promise<{ status: 'ok'; checks: Checks }> {
     const checks: Checks = {
+      database: (await this.databaseAnswers()) ? 'up' : 'down',
       transport: this.fanout.isReady() ? 'up' : 'down',
       lifecycle: this.draining.active ? 'down' : 'up',
     };
@@ -32,5 +35,14 @@ export class HealthController {
       );
     }
     return { status: 'ok', checks };
+  }
+
+  private async databaseAnswers(): Promise<boolean> {
+    try {
+      await this.dataSource.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

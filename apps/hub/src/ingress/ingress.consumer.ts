@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { validatePublishRequest } from '#herald/contracts/envelope';
 import { HubConfig } from '../config/config.js';
 import { PreparedEvent } from '../events/stream-message.js';
+import { InboxStore } from '../inbox/inbox.store.js';
 import { RedisConnections } from '../redis/redis.connections.js';
 import { RedisReplayLog } from '../replay/redis-replay-log.js';
 
@@ -38,6 +39,7 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
   constructor(
     private readonly redis: RedisConnections,
     private readonly log: RedisReplayLog,
+    private readonly inbox: InboxStore,
     private readonly config: HubConfig,
   ) {}
 
@@ -163,6 +165,13 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     if (deliveries > MAX_DELIVERIES) {
       return this.deadLetter(entryId, `failed ${deliveries - 1} times; last attempt abandoned`, raw);
     }
+    if (result.value.persist) {
+      // Stored once per entry id however often the entry is handled; the
+      // outbox relay then delivers it.
+      await this.inbox.persist({ ...result.value, sourceKey: `ingress:${entryId}` });
+      await this.redis.commands.xack(this.redis.keys.ingress, INGRESS_GROUP, entryId);
+      return;
+    }
     const event = PreparedEvent.from(result.value, new Date());
     if (!this.redis.cluster) {
       await this.log.append(event, result.value.recipients, {
@@ -172,7 +181,7 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     }
     // A Redis Cluster spreads the recipients over slots: each is served on its
     // own, marked so that a retry skips it, and the entry is acknowledged last.
-    const dedupe = { entryId, windowMs: this.config.ingressClaimIdleMs * 4 };
+    const dedupe = { key: `ingress:${entryId}`, windowMs: this.config.ingressClaimIdleMs * 4 };
     await Promise.all(result.value.recipients.map((r) => this.log.append(event, [r], { dedupe })));
     await this.redis.commands.xack(this.redis.keys.ingress, INGRESS_GROUP, entryId);
   }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
+import { InboxModule } from '../inbox/inbox.module.js';
 import { IngressConsumer } from './ingress.consumer.js';
 
 /** The Redis ingress; only mounted when REDIS_URL is set. */
-@Module({ providers: [IngressConsumer] })
+@Module({ imports: [InboxModule], providers: [IngressConsumer] })
 export class IngressModule {}

@@ -5,13 +5,21 @@ import { validatePublishRequest } from '#herald/contracts/envelope';
 import { FieldError } from '../errors/errors.js';
 import { PreparedEvent } from '../events/stream-message.js';
 import { Fanout } from '../fanout/fanout.js';
+import { InboxStore } from '../inbox/inbox.store.js';
 
 /** Where an event enters over HTTP. */
 @Controller('v1/events')
 export class EventsController {
-  constructor(private readonly fanout: Fanout) {}
+  constructor(
+    private readonly fanout: Fanout,
+    private readonly inbox: InboxStore,
+  ) {}
 
-  /** 202 once the event is stored for replay: no recipient can miss it from then on. */
+  /**
+   * 202 once the event is stored: a persisted event in the database with its
+   * inbox items and outbox entry (the relay delivers it), any other in the
+   * replay log. No recipient can miss it from then on.
+   */
   @Post()
   @HttpCode(202)
   @UseGuards(BearerAuthGuard)
@@ -19,8 +27,9 @@ export class EventsController {
   async publish(@Body() body: unknown): Promise<{ accepted: number }> {
     const result = validatePublishRequest(body);
     if (!result.ok) throw new FieldError(result.field, result.message);
-    const { recipients } = result.value;
-    await this.fanout.publish(PreparedEvent.from(result.value, new Date()), recipients);
+    const { recipients, persist } = result.value;
+    if (persist) await this.inbox.persist(result.value);
+    else await this.fanout.publish(PreparedEvent.from(result.value, new Date()), recipients);
     return { accepted: recipients.length };
   }
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { InboxModule } from '../inbox/inbox.module.js';
 import { EventsController } from './events.controller.js';
 
-@Module({ controllers: [EventsController] })
+@Module({ imports: [InboxModule], controllers: [EventsController] })
 export class PublishModule {}

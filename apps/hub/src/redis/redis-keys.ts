@@ -22,9 +22,12 @@ export class RedisKeys {
     return channel.slice(this.channelPrefix.length, -1);
   }
 
-  /** Marks that an ingress entry was delivered to a user (cluster mode, where the whole entry cannot be one script). */
-  seen(userId: string, entryId: string): string {
-    return `${this.prefix}seen:{${userId}}:${entryId}`;
+  /**
+   * Marks a publication as done. In a Redis Cluster each recipient is served
+   * on its own (its slot), so the marker is per recipient and in its slot.
+   */
+  seen(dedupeKey: string, userId?: string): string {
+    return userId === undefined ? `${this.prefix}seen:${dedupeKey}` : `${this.prefix}seen:{${userId}}:${dedupeKey}`;
   }
 
   ticket(ticket: string): string {

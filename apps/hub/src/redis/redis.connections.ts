@@ -5,6 +5,9 @@ import { RedisKeys } from './redis-keys.js';
 
 export type RedisClient = Redis | Cluster;
 
+/** The hub's own script commands (defined by RedisReplayLog). */
+export const SCRIPT_COMMANDS = ['heraldAppend', 'heraldRead'] as const;
+
 /** Reconnect quickly, forever: an outage ends when Redis is back, without a restart. */
 const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);
 
@@ -42,7 +45,14 @@ export class RedisConnections implements OnModuleDestroy {
       this.watch(name, client);
       return client;
     };
-    this.commands = make('commands', { enableAutoPipelining: true }, { enableAutoPipelining: true });
+    // In a cluster, auto-pipelining groups commands by the slot of their first
+    // argument, which for a script is its key count: scripts for different
+    // shards would share a pipeline, and ioredis refuses it.
+    this.commands = make(
+      'commands',
+      { enableAutoPipelining: true },
+      { enableAutoPipelining: true, autoPipeliningIgnoredCommands: [...SCRIPT_COMMANDS] },
+    );
     this.subscriber = make('subscriber', { autoResubscribe: false }, { shardedSubscribers: true });
     this.blocking = make('ingress', { maxRetriesPerRequest: 0 });
   }

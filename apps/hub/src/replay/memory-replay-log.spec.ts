@@ -2,7 +2,7 @@ import { PreparedEvent } from '../events/stream-message.js';
 import { MemoryReplayLog } from './memory-replay-log.js';
 
 const BOOT = 1_700_000_000_000;
-const event = PreparedEvent.from({ type: 't', recipients: ['a'], data: {}, persist: false }, new Date(BOOT));
+const event = PreparedEvent.from({ type: 't', data: {} }, new Date(BOOT));
 
 function newLog({ max = 5, ttl = 60_000 } = {}) {
   const log = new MemoryReplayLog(max, ttl, BOOT);

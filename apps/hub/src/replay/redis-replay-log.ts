@@ -2,43 +2,36 @@ import { Injectable } from '@nestjs/common';
 import { compareEventIds, START_ID } from '#herald/contracts/event-id';
 import { HubConfig } from '../config/config.js';
 import { PreparedEvent, StreamMessage, streamMessage } from '../events/stream-message.js';
-import { RedisConnections } from '../redis/redis.connections.js';
+import { RedisConnections, SCRIPT_COMMANDS } from '../redis/redis.connections.js';
 import type { Replay } from './replay.js';
 
 /**
  * Appends an event to each recipient's log and publishes it on the
  * recipient's channel, in one script, so that a user's log order and live
- * order are the same across all instances. Optionally (ingress) skips a
- * recipient already served by an earlier attempt, and acknowledges the
- * ingress entry only if this consumer still owns it.
+ * order are the same across all instances. Optionally skips the whole call
+ * when its dedupe marker is already set (a retried publication), and
+ * acknowledges an ingress entry in the same step, only if this consumer
+ * still owns it.
  *
- * KEYS: logs[1..n], then seen-markers[1..n] if dedupe, then the ingress stream if ack.
- * ARGV: n, maxlen, ttlMs, type, tail, publish command, dedupe ttl ('' = none),
+ * KEYS: logs[1..n], then the dedupe marker if any, then the ingress stream if acking.
+ * ARGV: n, maxlen, ttlMs, type, tail, publish command, marker ttl ('' = none),
  *       group ('' = no ack), consumer, entry id, channels[1..n].
  */
 const APPEND = `
 local n = tonumber(ARGV[1])
 local group = ARGV[8]
-local ingress = KEYS[#KEYS]
 if group ~= '' then
-  local pending = redis.call('XPENDING', ingress, group, ARGV[10], ARGV[10], 1, ARGV[9])
+  local pending = redis.call('XPENDING', KEYS[#KEYS], group, ARGV[10], ARGV[10], 1, ARGV[9])
   if #pending == 0 then return -1 end
 end
-local delivered = 0
+if ARGV[7] ~= '' and not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[7]) then return 0 end
 for i = 1, n do
-  local fresh = true
-  if ARGV[7] ~= '' then
-    fresh = redis.call('SET', KEYS[n + i], '1', 'NX', 'PX', ARGV[7])
-  end
-  if fresh then
-    local id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[4], 'b', ARGV[5])
-    redis.call('PEXPIRE', KEYS[i], ARGV[3])
-    redis.call(ARGV[6], ARGV[10 + i], id .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5])
-    delivered = delivered + 1
-  end
+  local id = redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[2], '*', 't', ARGV[4], 'b', ARGV[5])
+  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  redis.call(ARGV[6], ARGV[10 + i], id .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5])
 end
-if group ~= '' then redis.call('XACK', ingress, group, ARGV[10]) end
-return delivered
+if group ~= '' then redis.call('XACK', KEYS[#KEYS], group, ARGV[10]) end
+return n
 `;
 
 /**
@@ -67,8 +60,8 @@ type ReadResult = [last: string, deleted: string, first: string, entries: Entry[
 export interface AppendOptions {
   /** Acknowledge this ingress entry in the same step, if this consumer still owns it. */
   ack?: { group: string; consumer: string; entryId: string };
-  /** Skip recipients that this ingress entry already reached within the window (a retry). */
-  dedupe?: { entryId: string; windowMs: number };
+  /** Do nothing if a publication with this key was appended within the window (a retry). */
+  dedupe?: { key: string; windowMs: number };
 }
 
 interface ScriptedClient {
@@ -77,8 +70,9 @@ interface ScriptedClient {
 }
 
 /**
- * The scaled-out replay log: one Redis stream per user, capped at about
- * REPLAY_MAX_EVENTS entries and expiring REPLAY_TTL_MS after the user's last
+ * The scaled-out replay log: one Redis stream per user, capped at exactly
+ * REPLAY_MAX_EVENTS entries (approximate trimming only drops whole nodes of
+ * 100 entries, so a small window would never be trimmed) and expiring REPLAY_TTL_MS after the user's last
  * event. Ids are the stream's own, so they increase per user across instances.
  */
 @Injectable()
@@ -90,8 +84,9 @@ export class RedisReplayLog {
     private readonly redis: RedisConnections,
     private readonly config: HubConfig,
   ) {
-    redis.commands.defineCommand('heraldAppend', { lua: APPEND });
-    redis.commands.defineCommand('heraldRead', { lua: READ });
+    const [append, read] = SCRIPT_COMMANDS;
+    redis.commands.defineCommand(append, { lua: APPEND });
+    redis.commands.defineCommand(read, { lua: READ });
     this.client = redis.commands as unknown as ScriptedClient;
     this.publishCommand = redis.cluster ? 'SPUBLISH' : 'PUBLISH';
   }
@@ -100,14 +95,14 @@ export class RedisReplayLog {
    * Stores and publishes the event for `recipients` in one script. Redis
    * Cluster keeps each user in a slot of its own, so there it takes one call
    * per recipient.
-   * @returns the number of recipients served now, or -1 when `ack` is given
-   *   and this consumer no longer owns the entry (another one took it over).
+   * @returns the number of recipients served now: 0 for a duplicate, -1 when
+   *   `ack` is given and this consumer no longer owns the entry.
    */
   append(event: PreparedEvent, recipients: readonly string[], options: AppendOptions = {}): Promise<number> {
     const { keys } = this.redis;
     const { ack, dedupe } = options;
-    const seen = dedupe ? recipients.map((r) => keys.seen(r, dedupe.entryId)) : [];
-    const keyList = [...recipients.map((r) => keys.log(r)), ...seen, ...(ack ? [keys.ingress] : [])];
+    const marker = dedupe ? [keys.seen(dedupe.key, this.redis.cluster ? recipients[0] : undefined)] : [];
+    const keyList = [...recipients.map((r) => keys.log(r)), ...marker, ...(ack ? [keys.ingress] : [])];
     return this.client.heraldAppend(
       keyList.length,
       ...keyList,

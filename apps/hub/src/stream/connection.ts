@@ -19,28 +19,32 @@ export class Connection {
   /** The id of the last frame sent: what the client will send as Last-Event-ID. */
   lastId = START_ID;
   closed = false;
-  /** Live events that arrived while the replay was being read; null once live. */
-  private waiting: StreamMessage[] | null = [];
+  /**
+   * Live events held back, while the replay is read (a new stream) or while
+   * the transport catches up after losing its subscription (a suspended
+   * one); null while live.
+   */
+  private held: StreamMessage[] | null = [];
+  private suspended = false;
   private subscriber: Subscriber<MessageEvent> | null = null;
 
   constructor(
     readonly userId: string,
-    /** When the token that opened the stream expires, in ms since the epoch. */
+    /** When the token that opened the stream expires, on the `performance.now()` clock. */
     readonly expiresAt: number,
   ) {}
 
-  /** Whether the replay is sent and live events go straight out. */
-  get live(): boolean {
-    return this.waiting === null;
+  get isSuspended(): boolean {
+    return this.suspended;
   }
 
   attach(subscriber: Subscriber<MessageEvent>): void {
     this.subscriber = subscriber;
   }
 
-  /** A live event for the user. Waits while the replay is read, and is dropped if the stream sent it already. */
+  /** A live event for the user. Held while starting or suspended, and skipped if the stream sent it already. */
   deliver(message: StreamMessage): void {
-    if (this.waiting) this.waiting.push(message);
+    if (this.held) this.held.push(message);
     else this.send(message);
   }
 
@@ -50,23 +54,29 @@ export class Connection {
    * an event both replayed and received live goes out once.
    */
   start(replay: Replay, afterId: string | null, readyData: string): void {
-    const subscriber = this.subscriber;
-    if (this.closed || !subscriber) return;
+    if (this.closed || !this.subscriber) return;
     this.lastId = afterId ?? replay.head;
-    subscriber.next({ id: this.lastId, type: 'ready', retry: RETRY_MS, data: readyData });
-    if (replay.events === null) {
-      this.lastId = replay.head;
-      subscriber.next({ id: replay.head, type: 'reset', data: RESET_DATA });
-    } else {
-      for (const message of replay.events) this.send(message);
-    }
-    const waiting = this.waiting!;
-    this.waiting = null;
-    for (const message of waiting) this.send(message);
+    this.subscriber.next({ id: this.lastId, type: 'ready', retry: RETRY_MS, data: readyData });
+    this.catchUp(replay);
   }
 
+  /** Holds live events from now on: the transport lost them for a while and will catch up from `lastId`. */
+  suspend(): void {
+    if (this.held || this.closed) return;
+    this.held = [];
+    this.suspended = true;
+  }
+
+  /** Sends what was missed while suspended (or `reset`), then what was held, and goes live again. */
+  resume(replay: Replay): void {
+    if (!this.suspended || this.closed) return;
+    this.suspended = false;
+    this.catchUp(replay);
+  }
+
+  /** Heartbeats go on while suspended; a stream that has not sent `ready` yet waits. */
   ping(): void {
-    if (!this.waiting) this.subscriber?.next(PING);
+    if (!this.held || this.suspended) this.subscriber?.next(PING);
   }
 
   /** Tells the client its token expired, and ends the stream. */
@@ -78,6 +88,18 @@ export class Connection {
   /** Ends the stream; the client reconnects (elsewhere, when draining) and replays. */
   end(): void {
     this.subscriber?.complete();
+  }
+
+  private catchUp(replay: Replay): void {
+    if (replay.events === null) {
+      this.lastId = replay.head;
+      this.subscriber!.next({ id: replay.head, type: 'reset', data: RESET_DATA });
+    } else {
+      for (const message of replay.events) this.send(message);
+    }
+    const held = this.held!;
+    this.held = null;
+    for (const message of held) this.send(message);
   }
 
   private send(message: StreamMessage): void {

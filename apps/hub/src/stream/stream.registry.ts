@@ -4,6 +4,7 @@ import type { StreamMessage } from '../events/stream-message.js';
 import { UnavailableError } from '../errors/errors.js';
 import { compareEventIds } from '#herald/contracts/event-id';
 import { DeliverySink, Fanout } from '../fanout/fanout.js';
+import type { Replay } from '../replay/replay.js';
 import { Connection } from './connection.js';
 import { ExpiryWheel } from './expiry-wheel.js';
 
@@ -16,7 +17,8 @@ import { ExpiryWheel } from './expiry-wheel.js';
 export class StreamRegistry implements OnModuleInit, DeliverySink {
   /** A user's streams; almost always one or two, so an array beats a Set. */
   private readonly byUser = new Map<string, Connection[]>();
-  private readonly expiries = new ExpiryWheel<Connection>(Date.now());
+  /** On the monotonic clock: a wall-clock step (NTP) must neither skip nor hasten an expiry. */
+  private readonly expiries = new ExpiryWheel<Connection>(performance.now());
   private count = 0;
 
   constructor(
@@ -33,6 +35,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
    * between its replay and its first live delivery.
    * @throws 429 past the user's cap, 503 when the instance is full.
    */
+  /** @param expiresAt when the token expires, in wall-clock ms since the epoch. */
   add(userId: string, expiresAt: number): Connection {
     const streams = this.byUser.get(userId);
     if (streams && streams.length >= this.config.streamsPerUserMax) {
@@ -48,7 +51,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     if (this.count >= this.config.streamsMax) {
       throw new UnavailableError('this instance holds as many streams as it may (STREAMS_MAX)', 5);
     }
-    const connection = new Connection(userId, expiresAt);
+    const connection = new Connection(userId, performance.now() + (expiresAt - Date.now()));
     if (streams) streams.push(connection);
     else {
       this.byUser.set(userId, [connection]);
@@ -80,25 +83,33 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     for (const connection of streams) connection.deliver(message);
   }
 
-  position(userId: string): string | undefined {
+  suspendAll(): void {
+    for (const streams of this.byUser.values()) for (const connection of streams) connection.suspend();
+  }
+
+  suspendedPosition(userId: string): string | undefined {
     let oldest: string | undefined;
     for (const connection of this.byUser.get(userId) ?? []) {
-      if (connection.live && (oldest === undefined || compareEventIds(connection.lastId, oldest) < 0)) {
+      if (connection.isSuspended && (oldest === undefined || compareEventIds(connection.lastId, oldest) < 0)) {
         oldest = connection.lastId;
       }
     }
     return oldest;
   }
 
-  /** Users with a stream here. */
-  users(): IterableIterator<string> {
-    return this.byUser.keys();
+  resume(userId: string, replay: Replay): void {
+    for (const connection of this.byUser.get(userId) ?? []) connection.resume(replay);
+  }
+
+  endStreams(userId: string): void {
+    for (const connection of [...(this.byUser.get(userId) ?? [])]) connection.end();
   }
 
   pingAll(): void {
     for (const streams of this.byUser.values()) for (const connection of streams) connection.ping();
   }
 
+  /** @param now `performance.now()`. */
   expireDue(now: number): void {
     for (const connection of this.expiries.takeDue(now)) connection.expire();
   }

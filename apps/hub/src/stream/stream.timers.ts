@@ -17,7 +17,7 @@ export class StreamTimers implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     this.heartbeat = setInterval(() => this.registry.pingAll(), this.config.heartbeatMs);
-    this.expiry = setInterval(() => this.registry.expireDue(Date.now()), EXPIRY_TICK_MS);
+    this.expiry = setInterval(() => this.registry.expireDue(performance.now()), EXPIRY_TICK_MS);
   }
 
   onModuleDestroy(): void {

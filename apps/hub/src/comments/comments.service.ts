@@ -1,0 +1,108 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { Transactions } from '../database/transactions.js';
+import { InboxStore } from '../inbox/inbox.store.js';
+import { OutboxRelay } from '../outbox/outbox.relay.js';
+import { Comment } from './comment.entity.js';
+import { Post } from './post.entity.js';
+
+export const COMMENT_CREATED = 'comment.created';
+const EXCERPT_CODE_POINTS = 140;
+
+export interface PostView {
+  id: string;
+  authorId: string;
+  title: string;
+  body: string;
+  createdAt: string;
+}
+
+export interface CommentView {
+  id: string;
+  postId: string;
+  authorId: string;
+  body: string;
+  createdAt: string;
+}
+
+/** The sample producer: posts and comments, and the notifications a comment causes. */
+@Injectable()
+export class CommentsService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly transactions: Transactions,
+    private readonly inbox: InboxStore,
+    private readonly relay: OutboxRelay,
+  ) {}
+
+  async createPost(authorId: string, title: string, body: string): Promise<PostView> {
+    const post = await this.transactions.run((manager) =>
+      manager.save(Post, { authorId, title, body, createdAt: new Date().toISOString() }),
+    );
+    return postView(post);
+  }
+
+  async listPosts(limit: number): Promise<PostView[]> {
+    const posts = await this.dataSource.getRepository(Post).find({ order: { id: 'DESC' }, take: limit });
+    return posts.map(postView);
+  }
+
+  async getPost(postId: string): Promise<PostView & { comments: CommentView[] }> {
+    const post = await this.findPost(this.dataSource.manager, postId);
+    const comments = await this.dataSource.getRepository(Comment).find({ where: { postId }, order: { id: 'ASC' } });
+    return { ...postView(post), comments: comments.map(commentView) };
+  }
+
+  /**
+   * Stores the comment, and notifies the post's author and every earlier
+   * commenter but the commenter, in one transaction with the outbox entry
+   * that delivers it: both happen, or neither.
+   */
+  async createComment(postId: string, authorId: string, body: string): Promise<CommentView> {
+    const comment = await this.transactions.run(async (manager) => {
+      const post = await this.findPost(manager, postId);
+      const earlier = await manager
+        .getRepository(Comment)
+        .createQueryBuilder('c')
+        .select('DISTINCT c.author_id', 'authorId')
+        .where('c.post_id = :postId', { postId })
+        .getRawMany<{ authorId: string }>();
+      const saved = await manager
+        .getRepository(Comment)
+        .save({ postId, authorId, body, createdAt: new Date().toISOString() });
+      const recipients = [...new Set([post.authorId, ...earlier.map((c) => c.authorId)])].filter((u) => u !== authorId);
+      if (recipients.length > 0) {
+        const data = { postId: String(post.id), commentId: String(saved.id), authorId, excerpt: excerpt(body) };
+        await this.inbox.add(manager, { type: COMMENT_CREATED, data, recipients });
+      }
+      return saved;
+    });
+    this.relay.committed();
+    return commentView(comment);
+  }
+
+  private async findPost(manager: EntityManager, postId: string): Promise<Post> {
+    const post = /^\d{1,18}$/.test(postId) ? await manager.getRepository(Post).findOneBy({ id: postId }) : null;
+    if (!post) throw new NotFoundException(`post ${postId} does not exist`);
+    return post;
+  }
+}
+
+/** The first 140 characters, never cutting a character made of two UTF-16 units in half. */
+export function excerpt(body: string): string {
+  return Array.from(body).slice(0, EXCERPT_CODE_POINTS).join('');
+}
+
+function postView(post: Post): PostView {
+  return { id: String(post.id), authorId: post.authorId, title: post.title, body: post.body, createdAt: post.createdAt };
+}
+
+function commentView(comment: Comment): CommentView {
+  return {
+    id: String(comment.id),
+    postId: String(comment.postId),
+    authorId: comment.authorId,
+    body: comment.body,
+    createdAt: comment.createdAt,
+  };
+}

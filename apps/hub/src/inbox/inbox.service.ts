@@ -1,0 +1,107 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { DataSource, IsNull } from 'typeorm';
+import { Transactions } from '../database/transactions.js';
+import { FieldError } from '../errors/errors.js';
+import { PreparedEvent } from '../events/stream-message.js';
+import { Fanout } from '../fanout/fanout.js';
+import { InboxItem } from './inbox-item.entity.js';
+import { Notification } from './notification.entity.js';
+
+export interface InboxEntry {
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+  readAt: string | null;
+}
+
+export interface InboxPage {
+  items: InboxEntry[];
+  unreadCount: number;
+  nextCursor: string | null;
+}
+
+/** Sent to the user's own streams when items are marked read, so every tab can update its badge. */
+export const INBOX_READ_EVENT = 'inbox.read';
+
+/**
+ * A user's notifications, newest first. Cursors name the last item of a page,
+ * and items are ordered by their id, which only grows: a page is the same
+ * whatever arrives in the meantime.
+ */
+@Injectable()
+export class InboxService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly transactions: Transactions,
+    private readonly fanout: Fanout,
+  ) {}
+
+  async list(userId: string, limit: number, before: string | null): Promise<InboxPage> {
+    const query = this.dataSource
+      .createQueryBuilder(InboxItem, 'i')
+      .innerJoin(Notification, 'n', 'n.id = i.notification_id')
+      .select('n.id', 'id')
+      .addSelect('n.type', 'type')
+      .addSelect('n.data', 'data')
+      .addSelect('n.created_at', 'created_at')
+      .addSelect('i.read_at', 'read_at')
+      .where('i.user_id = :userId', { userId })
+      .orderBy('i.notification_id', 'DESC')
+      .limit(limit + 1);
+    if (before !== null) query.andWhere('i.notification_id < :before', { before: decodeCursor(before) });
+    const [rows, unreadCount] = await Promise.all([
+      query.getRawMany<{ id: string | number; type: string; data: string; created_at: string; read_at: string | null }>(),
+      this.unreadCount(userId),
+    ]);
+    const items = rows.slice(0, limit).map((row) => ({
+      id: String(row.id),
+      type: row.type,
+      data: JSON.parse(row.data) as Record<string, unknown>,
+      createdAt: row.created_at,
+      readAt: row.read_at,
+    }));
+    const nextCursor = rows.length > limit ? encodeCursor(items[items.length - 1].id) : null;
+    return { items, unreadCount, nextCursor };
+  }
+
+  /** @throws 404 when the item is not in this user's inbox. Marking it again keeps the first readAt. */
+  async markRead(userId: string, notificationId: string): Promise<void> {
+    const item = /^\d{1,18}$/.test(notificationId)
+      ? await this.dataSource.getRepository(InboxItem).findOneBy({ userId, notificationId })
+      : null;
+    if (!item) throw new NotFoundException(`notification ${notificationId} is not in your inbox`);
+    if (item.readAt === null) {
+      await this.transactions.run((manager) =>
+        manager.update(InboxItem, { userId, notificationId, readAt: IsNull() }, { readAt: new Date().toISOString() }),
+      );
+    }
+    await this.announce(userId, { notificationId });
+  }
+
+  async markAllRead(userId: string): Promise<void> {
+    await this.transactions.run((manager) =>
+      manager.update(InboxItem, { userId, readAt: IsNull() }, { readAt: new Date().toISOString() }),
+    );
+    await this.announce(userId, { all: true });
+  }
+
+  private unreadCount(userId: string): Promise<number> {
+    return this.dataSource.getRepository(InboxItem).countBy({ userId, readAt: IsNull() });
+  }
+
+  private async announce(userId: string, what: Record<string, unknown>): Promise<void> {
+    const data = { ...what, unreadCount: await this.unreadCount(userId) };
+    await this.fanout.publish(PreparedEvent.from({ type: INBOX_READ_EVENT, data }, new Date()), [userId]);
+  }
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(`n:${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const match = /^n:(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw new FieldError('before', 'is not a cursor from this API (use nextCursor)');
+  return match[1];
+}

@@ -1,0 +1,429 @@
+// Redis Cluster mode (issue 3: "Support Redis Cluster with sharded pub/sub"): a real
+// 3-node cluster started by the test, two hub processes with REDIS_CLUSTER=on and the
+// three nodes as seeds. Users spread over the cluster's slots; each user's log and
+// channel live in the user's slot (hash tag `{user}`), fan-out is sharded pub/sub
+// (SSUBSCRIBE/SPUBLISH), and delivery, replay, tickets and the ingress work as on a
+// single Redis.
+import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import jwt from 'jsonwebtoken';
+import { Cluster, Redis } from 'ioredis';
+import { TEST_SECRET } from './support/hub.js';
+import { freePort, HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
+import { openRaw, RawStream, SseFrame } from './support/sse.js';
+
+// ---------------------------------------------------------------- helpers
+
+const userToken = (sub: string) => jwt.sign({ sub }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+const SERVICE_TOKEN = jwt.sign({ sub: 'svc', scope: 'events:publish' }, TEST_SECRET, {
+  algorithm: 'HS256',
+  expiresIn: 3600,
+});
+
+function publish(hub: HubProcess, body: unknown): Promise<Response> {
+  return fetch(`${hub.url}/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+async function publishOk(hub: HubProcess, body: { type: string; recipients: string[]; data?: object }): Promise<void> {
+  const response = await publish(hub, body);
+  if (response.status !== 202) {
+    throw new Error(`publish on ${hub.port} answered ${response.status}: ${await response.text()}\n${tail(hub)}`);
+  }
+  expect(await response.json()).toEqual({ accepted: new Set(body.recipients).size });
+}
+
+function tail(hub: HubProcess, lines = 25): string {
+  return hub.output.join('').split('\n').slice(-lines).join('\n');
+}
+
+async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs: number,
+  hubs: HubProcess[] = [],
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await Promise.resolve(check()).catch(() => false)) return;
+    if (Date.now() > deadline) {
+      const outputs = hubs.map((h) => `--- hub ${h.port} output (tail):\n${tail(h)}`).join('\n');
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${outputs}`);
+    }
+    await sleep(25);
+  }
+}
+
+const envelopeOf = (frame: SseFrame) =>
+  JSON.parse(frame.data!) as { id: string; type: string; data: Record<string, unknown>; createdAt: string };
+
+/** Reads every frame of a stream as it arrives. */
+interface Tap {
+  stream: RawStream;
+  frames: SseFrame[];
+  ended: boolean;
+  /** Published events (not ready/reset/expired, not comments), optionally of one type. */
+  events(type?: string): SseFrame[];
+}
+
+function tap(stream: RawStream): Tap {
+  const t: Tap = {
+    stream,
+    frames: [],
+    ended: false,
+    events: (type) =>
+      t.frames.filter(
+        (f) => f.event !== undefined && !['ready', 'reset', 'expired'].includes(f.event) && (!type || f.event === type),
+      ),
+  };
+  void (async () => {
+    for (;;) {
+      try {
+        t.frames.push(await stream.next(10_000));
+      } catch {
+        if (stream.ended()) break;
+      }
+    }
+    t.ended = true;
+  })();
+  return t;
+}
+
+function expectIncreasing(ids: string[]): void {
+  const key = (id: string) => id.split('-').map(Number) as [number, number?];
+  for (let i = 1; i < ids.length; i++) {
+    const [aMs, aSeq = 0] = key(ids[i - 1]);
+    const [bMs, bSeq = 0] = key(ids[i]);
+    if (!(bMs > aMs || (bMs === aMs && bSeq > aSeq))) {
+      throw new Error(`event ids not strictly increasing at ${i}: ${ids[i - 1]} then ${ids[i]}`);
+    }
+  }
+}
+
+function redisCli(args: string[]): string {
+  const run = spawnSync('redis-cli', args, { encoding: 'utf8', timeout: 20_000 });
+  if (run.status !== 0) throw new Error(`redis-cli ${args.join(' ')} failed (${run.status}): ${run.stdout}${run.stderr}`);
+  return run.stdout;
+}
+
+// ---------------------------------------------------------------- tests
+
+describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTER=on', () => {
+  const nodes: RedisServer[] = [];
+  /** A direct connection to each node, to see where keys and shard channels live. */
+  const direct: Redis[] = [];
+  let cluster: Cluster;
+  let a: HubProcess;
+  let b: HubProcess;
+  let hubs: HubProcess[];
+  const open: Tap[] = [];
+
+  /** Opens a stream (Bearer token, optional Last-Event-ID) and waits for `ready`. */
+  async function subscribe(hub: HubProcess, user: string, lastEventId?: string): Promise<Tap> {
+    const headers: Record<string, string> = { authorization: `Bearer ${userToken(user)}` };
+    if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
+    const stream = await openRaw(`${hub.url}/v1/stream`, { headers });
+    if (stream.response.status !== 200) {
+      throw new Error(`stream for ${user} on ${hub.port}: ${stream.response.status} ${await stream.response.text()}\n${tail(hub)}`);
+    }
+    const t = tap(stream);
+    open.push(t);
+    await waitUntil(() => t.frames.some((f) => f.event === 'ready'), `ready on ${user}'s stream`, 5000, [hub]);
+    return t;
+  }
+
+  /** The node (index) that serves a key's slot, from CLUSTER SLOTS. */
+  async function ownerOf(key: string): Promise<number> {
+    const slot = Number(await direct[0].call('CLUSTER', 'KEYSLOT', key));
+    const ranges = (await direct[0].call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]]][];
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to)!;
+    return nodes.findIndex((n) => n.port === Number(range[2][1]));
+  }
+
+  beforeAll(async () => {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    while (new Set(ports).size < 3) ports[2] = await freePort();
+    for (const port of ports) {
+      nodes.push(
+        await startRedis(
+          ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+          port,
+        ),
+      );
+    }
+    redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    for (const port of ports) direct.push(new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 }));
+    // Every node must agree that the cluster is whole before a hub asks it for the slot map.
+    await waitUntil(
+      async () => {
+        const infos = await Promise.all(direct.map((r) => r.call('CLUSTER', 'INFO') as Promise<string>));
+        return infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_known_nodes:3'));
+      },
+      'cluster_state:ok on the three nodes',
+      15_000,
+    );
+    cluster = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+    const env = {
+      REDIS_URL: ports.map((p) => `redis://127.0.0.1:${p}`).join(','),
+      REDIS_CLUSTER: 'on',
+      HEARTBEAT_MS: '60000',
+      INGRESS_CLAIM_IDLE_MS: '1000',
+    };
+    [a, b] = await Promise.all([startHubProcess(env), startHubProcess(env)]);
+    hubs = [a, b];
+    try {
+      await Promise.all([a.ready(), b.ready()]);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- hub A:\n${tail(a, 60)}\n--- hub B:\n${tail(b, 60)}`);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const t of open) t.stream.close();
+    await Promise.all([a?.kill(), b?.kill()]);
+    cluster?.disconnect();
+    for (const r of direct) r.disconnect();
+    for (const node of nodes) await node.stop();
+  });
+
+  it('is ready on both instances (the cluster answers)', async () => {
+    for (const hub of hubs) {
+      const response = await fetch(`${hub.url}/health/ready`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual(expect.objectContaining({ status: 'ok' }));
+    }
+  });
+
+  it('delivers, across instances, each of 30 users exactly their events in order, users spread over all three nodes', async () => {
+    const users = Array.from({ length: 30 }, (_, i) => `user${i}`);
+    const taps = new Map<string, Tap>();
+    await Promise.all(users.map(async (u) => taps.set(u, await subscribe(a, u))));
+    // The users' slots are spread over all three masters.
+    const owners = await Promise.all(users.map((u) => ownerOf(`herald:log:{${u}}`)));
+    expect(new Set(owners).size).toBe(3);
+
+    // Each user gets a private event per round, plus events addressed to several
+    // users at once (recipients in different slots), all published on B.
+    const expected = new Map<string, string[]>(users.map((u) => [u, []]));
+    const ROUNDS = 4;
+    for (let round = 0; round < ROUNDS; round++) {
+      await Promise.all(
+        users.map(async (u) => {
+          await publishOk(b, { type: 'own.event', recipients: [u], data: { tag: `${u}#${round}` } });
+        }),
+      );
+      for (const u of users) expected.get(u)!.push(`${u}#${round}`);
+      const group = users.filter((_, i) => i % 3 === round % 3);
+      await publishOk(b, { type: 'group.event', recipients: group, data: { tag: `group#${round}` } });
+      for (const u of group) expected.get(u)!.push(`group#${round}`);
+    }
+    const count = (u: string) => expected.get(u)!.length;
+    await waitUntil(
+      () => users.every((u) => taps.get(u)!.events().length >= count(u)),
+      'every user to get all their events',
+      10_000,
+      hubs,
+    );
+    await sleep(300); // a stray or duplicated event would show now
+    for (const u of users) {
+      const events = taps.get(u)!.events();
+      // Exactly their events: none missing, none extra, none from another user.
+      expect(events.map((f) => envelopeOf(f).data.tag).sort()).toEqual([...expected.get(u)!].sort());
+      // In the order they were published, per round (a private event is awaited before the group one).
+      const own = events.filter((f) => f.event === 'own.event').map((f) => envelopeOf(f).data.tag);
+      expect(own).toEqual(Array.from({ length: ROUNDS }, (_, r) => `${u}#${r}`));
+      expectIncreasing(events.map((f) => f.id!));
+      for (const f of events) expect(envelopeOf(f).id).toBe(f.id);
+    }
+    for (const t of taps.values()) t.stream.close();
+  }, 40_000);
+
+  it('keeps each user\'s log and channel in the user\'s slot, and subscribes with sharded pub/sub on the owning node', async () => {
+    const alice = await subscribe(a, 'alice');
+    await publishOk(b, { type: 'slot.check', recipients: ['alice'], data: {} });
+    await waitUntil(() => alice.events('slot.check').length === 1, 'alice\'s event', 5000, hubs);
+
+    // The log exists on the cluster, holds the event, and lives on the node of its slot.
+    expect(await cluster.exists('herald:log:{alice}')).toBe(1);
+    const entries = await cluster.xrange('herald:log:{alice}', '-', '+');
+    expect(entries.map(([id]) => id)).toContain(alice.events('slot.check')[0].id);
+    const owner = await ownerOf('herald:log:{alice}');
+    expect(await direct[owner].exists('herald:log:{alice}')).toBe(1);
+    // Any other node redirects to the owner.
+    for (let i = 0; i < 3; i++) {
+      if (i === owner) continue;
+      await expect(direct[i].exists('herald:log:{alice}')).rejects.toThrow(`:${nodes[owner].port}`);
+    }
+    // The replay log expires when idle.
+    expect(await cluster.pttl('herald:log:{alice}')).toBeGreaterThan(0);
+
+    // The channel shares the slot, and A (which holds alice's stream) is subscribed
+    // to it as a shard channel on the owning node, not with cluster-wide SUBSCRIBE.
+    const channel = 'herald:u:{alice}';
+    expect(await direct[0].call('CLUSTER', 'KEYSLOT', channel)).toBe(await direct[0].call('CLUSTER', 'KEYSLOT', 'herald:log:{alice}'));
+    expect(await direct[owner].call('PUBSUB', 'SHARDCHANNELS', 'herald:u:*')).toContain(channel);
+    for (const r of direct) expect(await r.call('PUBSUB', 'CHANNELS', 'herald:*')).toEqual([]);
+
+    // Closing the last stream of the user unsubscribes the instance.
+    alice.stream.close();
+    await waitUntil(
+      async () => !((await direct[owner].call('PUBSUB', 'SHARDCHANNELS', 'herald:u:*')) as string[]).includes(channel),
+      'the shard channel to be unsubscribed after the stream closed',
+      5000,
+      hubs,
+    );
+  });
+
+  it('replays with Last-Event-ID on the other instance: exactly the missed events, then live, while events keep coming', async () => {
+    const first = await subscribe(a, 'carol');
+    for (let n = 1; n <= 3; n++) await publishOk(b, { type: 'carol.seq', recipients: ['carol'], data: { n } });
+    await waitUntil(() => first.events().length === 3, 'carol\'s first 3 events on A', 5000, hubs);
+    const lastSeen = first.events()[2].id!;
+    first.stream.close();
+
+    // Keep publishing (on A) while carol is away and while she reconnects to B.
+    let n = 3;
+    let stop = false;
+    const publisher = (async () => {
+      while (!stop) await publishOk(a, { type: 'carol.seq', recipients: ['carol'], data: { n: ++n } });
+    })();
+    try {
+      await sleep(200);
+      const second = await subscribe(b, 'carol', lastSeen);
+      const ready = second.frames.find((f) => f.event === 'ready')!;
+      expect(ready.id).toBe(lastSeen);
+      await sleep(300);
+      stop = true;
+      await publisher;
+      const total = n;
+      await waitUntil(() => second.events().length >= total - 3, `carol's events 4..${total} on B`, 5000, hubs);
+      await sleep(200);
+      expect(second.events().map((f) => envelopeOf(f).data.n)).toEqual(Array.from({ length: total - 3 }, (_, i) => i + 4));
+      expect(second.frames.filter((f) => f.event === 'reset')).toEqual([]);
+      expectIncreasing([lastSeen, ...second.events().map((f) => f.id!)]);
+      expect(total).toBeGreaterThan(10);
+    } finally {
+      stop = true;
+      await publisher.catch(() => undefined);
+    }
+  }, 20_000);
+
+  it('redeems a stream ticket issued on one instance once, on the other', async () => {
+    const issued = await fetch(`${a.url}/v1/stream-tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${userToken('dora')}` },
+    });
+    expect(issued.status).toBe(201);
+    const { ticket } = (await issued.json()) as { ticket: string };
+    const stream = await openRaw(`${b.url}/v1/stream?ticket=${encodeURIComponent(ticket)}`);
+    expect(stream.response.status).toBe(200);
+    const t = tap(stream);
+    open.push(t);
+    await waitUntil(() => t.frames.some((f) => f.event === 'ready'), 'ready on the ticket stream', 5000, hubs);
+    expect(JSON.parse(t.frames.find((f) => f.event === 'ready')!.data!).userId).toBe('dora');
+    const again = await openRaw(`${a.url}/v1/stream?ticket=${encodeURIComponent(ticket)}`);
+    expect(again.response.status).toBe(401);
+  });
+
+  it('delivers an ingress entry (XADD herald:ingress through a cluster client) to recipients in different slots, once', async () => {
+    const [erin, frank] = [await subscribe(a, 'erin'), await subscribe(b, 'frank')];
+    const envelope = { type: 'from.ingress', recipients: ['erin', 'frank', 'nobody-online'], data: { k: 'v' } };
+    const entryId = await cluster.xadd('herald:ingress', '*', 'envelope', JSON.stringify(envelope));
+    expect(entryId).toBeTruthy();
+    await waitUntil(() => erin.events('from.ingress').length === 1, 'the ingress entry on erin\'s stream (A)', 5000, hubs);
+    await waitUntil(() => frank.events('from.ingress').length === 1, 'the ingress entry on frank\'s stream (B)', 5000, hubs);
+    expect(envelopeOf(erin.events('from.ingress')[0]).data).toEqual({ k: 'v' });
+    // Stored for the recipient who was not online, too, and acknowledged.
+    expect(await cluster.xlen('herald:log:{nobody-online}')).toBe(1);
+    await waitUntil(
+      async () => ((await cluster.xpending('herald:ingress', 'herald')) as [number])[0] === 0,
+      'the entry to be acknowledged',
+      5000,
+      hubs,
+    );
+    await sleep(1500); // past INGRESS_CLAIM_IDLE_MS: a wrongful re-claim would deliver it again
+    expect(erin.events('from.ingress')).toHaveLength(1);
+    expect(frank.events('from.ingress')).toHaveLength(1);
+  }, 20_000);
+
+  it('resubscribes the open streams of users in different slots when the nodes drop the subscription connections, losing nothing published meanwhile', async () => {
+    const users = ['hana', 'ivan', 'jon', 'kim', 'lea', 'max'];
+    const taps = await Promise.all(users.map((u) => subscribe(a, u)));
+    // Users on several nodes, so the subscriptions (and their renewal) span slots.
+    const owners = await Promise.all(users.map((u) => ownerOf(`herald:log:{${u}}`)));
+    expect(new Set(owners).size).toBeGreaterThan(1);
+
+    // Publish to every user continuously (on B) while the nodes drop A's subscriptions.
+    const accepted = new Map<string, number[]>(users.map((u) => [u, []]));
+    let stop = false;
+    const publisher = (async () => {
+      for (let seq = 0; !stop; seq++) {
+        await Promise.all(
+          users.map(async (u) => {
+            const response = await publish(b, { type: 'around.drop', recipients: [u], data: { seq } });
+            if (response.status === 202) accepted.get(u)!.push(seq);
+          }),
+        );
+      }
+    })();
+    let killed = 0;
+    try {
+      for (let round = 0; round < 3; round++) {
+        await sleep(300);
+        for (const r of direct) killed += Number(await r.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
+      }
+      await sleep(300);
+    } finally {
+      stop = true;
+      await publisher;
+    }
+    expect(killed).toBeGreaterThanOrEqual(new Set(owners).size);
+
+    // Every accepted event reaches its user's open stream, in order, once.
+    const seqs = (i: number) => taps[i].events('around.drop').map((f) => envelopeOf(f).data.seq as number);
+    try {
+      await waitUntil(
+        () => users.every((u, i) => seqs(i).length >= accepted.get(u)!.length),
+        'every accepted event on its user\'s open stream',
+        5000,
+        hubs,
+      );
+    } catch (err) {
+      const report = users
+        .map((u, i) => `${u}: accepted ${accepted.get(u)!.length}, missing ${accepted.get(u)!.filter((s) => !seqs(i).includes(s)).join(',')}`)
+        .join('\n');
+      throw new Error(`${(err as Error).message}\n${report}`);
+    }
+    for (const [i, u] of users.entries()) {
+      expect(seqs(i)).toEqual(accepted.get(u));
+      expect(taps[i].ended).toBe(false);
+      expect(taps[i].frames.filter((f) => f.event === 'ready')).toHaveLength(1);
+    }
+
+    // And live delivery goes on.
+    for (const [i, u] of users.entries()) {
+      await publishOk(b, { type: 'after.drop', recipients: [u], data: {} });
+      await waitUntil(() => taps[i].events('after.drop').length === 1, `${u}'s next live event`, 3000, hubs);
+    }
+  }, 30_000);
+
+  it('dead-letters invalid ingress entries with their reason and keeps consuming', async () => {
+    const gina = await subscribe(b, 'gina');
+    await cluster.xadd('herald:ingress', '*', 'envelope', '{not json');
+    await cluster.xadd('herald:ingress', '*', 'envelope', JSON.stringify({ type: 'ok', recipients: ['gina'], extra: 1 }));
+    await cluster.xadd('herald:ingress', '*', 'other', 'field');
+    await cluster.xadd('herald:ingress', '*', 'envelope', JSON.stringify({ type: 'after.dead', recipients: ['gina'], data: {} }));
+    await waitUntil(() => gina.events('after.dead').length === 1, 'a valid entry after three invalid ones', 5000, hubs);
+    await waitUntil(async () => (await cluster.xlen('herald:ingress:dead')) === 3, '3 dead letters', 5000, hubs);
+    const reasons = (await cluster.xrange('herald:ingress:dead', '-', '+')).map(([, fields]) => {
+      const record: Record<string, string> = {};
+      for (let i = 0; i < fields.length; i += 2) record[fields[i]] = fields[i + 1];
+      return record.reason;
+    });
+    expect(reasons).toEqual([expect.stringMatching(/json/i), expect.stringMatching(/extra/), expect.stringMatching(/envelope/)]);
+    expect(gina.events()).toHaveLength(1);
+  });
+});
