@@ -27,3 +27,44 @@ for (const need of stillMissing) {
   console.error(`preflight: ${need.program} is missing (${need.why}): install it with: sudo apt-get install ${need.debian}`);
 }
 if (stillMissing.length > 0) process.exit(1);
+
+// PostgreSQL: the tests create (and drop) a database each on this server.
+const pgUrl = process.env.HERALD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const { default: pg } = await import('pg');
+const pgAnswers = async () => {
+  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+};
+if (!(await pgAnswers()) && isRoot && has('apt-get') && !process.env.HERALD_TEST_PG_URL) {
+  if (!has('pg_ctlcluster')) {
+    console.log('preflight: installing postgresql (Debian package) for the PostgreSQL tests');
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'postgresql'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  }
+  const version = execFileSync('ls', ['/etc/postgresql']).toString().trim().split('\n')[0];
+  console.log(`preflight: starting PostgreSQL ${version}`);
+  spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start'], { stdio: 'inherit' });
+  // Trust local TCP connections, as the tests connect without a password.
+  spawnSync('su', ['postgres', '-c', `psql -c "ALTER USER postgres PASSWORD NULL"`], { stdio: 'ignore' });
+  const hba = `/etc/postgresql/${version}/main/pg_hba.conf`;
+  spawnSync('sh', ['-c', `grep -q '^host all all 127.0.0.1/32 trust' ${hba} || sed -i '1i host all all 127.0.0.1/32 trust' ${hba}`]);
+  spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'reload'], { stdio: 'inherit' });
+  spawnSync('su', ['postgres', '-c', 'createdb test'], { stdio: 'ignore' });
+}
+if (!(await pgAnswers())) {
+  console.error(
+    `preflight: PostgreSQL does not answer at ${pgUrl}: install and start it (sudo apt-get install postgresql), or point HERALD_TEST_PG_URL at a server where the user may create databases`,
+  );
+  process.exit(1);
+}
