@@ -38,18 +38,27 @@ export class InboxService {
   ) {}
 
   async list(userId: string, limit: number, before: string | null): Promise<InboxPage> {
-    const query = this.dataSource
+    // The page of the user's items is taken first, then joined: joining first
+    // lets PostgreSQL merge-join through everyone's notifications.
+    const page = this.dataSource
       .createQueryBuilder(InboxItem, 'i')
-      .innerJoin(Notification, 'n', 'n.id = i.notification_id')
-      .select('n.id', 'id')
-      .addSelect('n.type', 'type')
-      .addSelect('n.data', 'data')
-      .addSelect('n.created_at', 'created_at')
+      .select('i.notification_id', 'notification_id')
       .addSelect('i.read_at', 'read_at')
       .where('i.user_id = :userId', { userId })
       .orderBy('i.notification_id', 'DESC')
       .limit(limit + 1);
-    if (before !== null) query.andWhere('i.notification_id < :before', { before: decodeCursor(before) });
+    if (before !== null) page.andWhere('i.notification_id < :before', { before: decodeCursor(before) });
+    const query = this.dataSource
+      .createQueryBuilder()
+      .select('n.id', 'id')
+      .addSelect('n.type', 'type')
+      .addSelect('n.data', 'data')
+      .addSelect('n.created_at', 'created_at')
+      .addSelect('p.read_at', 'read_at')
+      .from(`(${page.getQuery()})`, 'p')
+      .innerJoin(Notification, 'n', 'n.id = p.notification_id')
+      .setParameters(page.getParameters())
+      .orderBy('p.notification_id', 'DESC');
     const [rows, unreadCount] = await Promise.all([
       query.getRawMany<{ id: string | number; type: string; data: string; created_at: string; read_at: string | null }>(),
       this.unreadCount(userId),
