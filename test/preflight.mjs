@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 const needs = [
   { program: 'redis-server', debian: 'redis-server', why: 'multi-instance and Redis outage tests' },
   { program: 'redis-cli', debian: 'redis-tools', why: 'creating the Redis Cluster in the cluster test' },
+  { program: 'chromium', debian: 'chromium', why: 'the demo page tests in a real browser' },
 ];
 
 const has = (program) => spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;

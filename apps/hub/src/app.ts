@@ -2,11 +2,16 @@ import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Server } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HubConfig } from './config/config.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { jsonBody } from './errors/json-body.js';
 import { HubModule } from './hub.module.js';
 import { createLogger, logsAt, requestLogger } from './logging/logger.js';
+
+/** The demo page (GET /): plain files, copied next to the build by `npm run build`. */
+const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
 
 /** Longer than any load balancer's idle timeout, so the balancer closes idle keep-alive connections first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -26,6 +31,7 @@ export async function createHub(config: HubConfig, options: HubOptions = {}): Pr
   app.disable('x-powered-by');
   if (logsAt(config, 'debug')) app.use(requestLogger((line) => logger.debug?.(line, 'HTTP')));
   app.use(...jsonBody());
+  app.useStaticAssets(PUBLIC_DIR);
   app.useGlobalFilters(new HttpErrorFilter());
   const server = app.getHttpServer() as Server;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
