@@ -57,7 +57,11 @@ export async function startHub(env: Record<string, string> = {}): Promise<TestHu
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       }),
-    close: () => app.close(),
+    // fetch keeps idle sockets that server.close() would wait seconds for.
+    close: () => {
+      (app.getHttpServer() as import('node:http').Server).closeAllConnections();
+      return app.close();
+    },
   };
   return hub;
 }

@@ -3,16 +3,17 @@ import { ExpiryWheel } from './expiry-wheel.js';
 const T0 = 1_700_000_000_000;
 
 describe('ExpiryWheel', () => {
-  it('hands out items once the second they expire in is over', () => {
+  it('hands out each item at the first call at or after its expiry', () => {
     const wheel = new ExpiryWheel(T0);
     const a = { expiresAt: T0 + 1500 };
-    const b = { expiresAt: T0 + 3200 };
-    wheel.add(a);
-    wheel.add(b);
-    expect(wheel.takeDue(T0 + 1900)).toEqual([]);
-    expect(wheel.takeDue(T0 + 2000)).toEqual([a]);
-    expect(wheel.takeDue(T0 + 2500)).toEqual([]);
-    expect(wheel.takeDue(T0 + 4100)).toEqual([b]);
+    const b = { expiresAt: T0 + 1700 };
+    const c = { expiresAt: T0 + 3200 };
+    [a, b, c].forEach((item) => wheel.add(item));
+    expect(wheel.takeDue(T0 + 1499)).toEqual([]);
+    expect(wheel.takeDue(T0 + 1500)).toEqual([a]);
+    expect(wheel.takeDue(T0 + 2500)).toEqual([b]);
+    expect(wheel.takeDue(T0 + 3100)).toEqual([]);
+    expect(wheel.takeDue(T0 + 4100)).toEqual([c]);
     expect(wheel.size).toBe(0);
   });
 

@@ -27,7 +27,7 @@ export class ExpiryWheel<T extends { readonly expiresAt: number }> {
   /** Removes and returns every item due at or before `now`. */
   takeDue(now: number): T[] {
     const due: T[] = [];
-    const until = Math.floor(now / 1000) - 1;
+    const current = Math.floor(now / 1000);
     const take = (second: number) => {
       const bucket = this.buckets.get(second);
       if (!bucket) return;
@@ -36,12 +36,24 @@ export class ExpiryWheel<T extends { readonly expiresAt: number }> {
     };
     // After a long pause (a suspended process, a clock jump) walking every
     // second would cost more than looking at the buckets that exist.
-    if (until - this.swept > this.buckets.size) {
-      for (const second of [...this.buckets.keys()]) if (second <= until) take(second);
+    if (current - this.swept > this.buckets.size) {
+      for (const second of [...this.buckets.keys()]) if (second < current) take(second);
     } else {
-      for (let second = this.swept; second <= until; second++) take(second);
+      for (let second = this.swept; second < current; second++) take(second);
     }
-    this.swept = Math.max(this.swept, until + 1);
+    this.swept = Math.max(this.swept, current);
+    // The second under way: only what is due already, so no stream outlives
+    // its token by more than a tick.
+    const bucket = this.buckets.get(current);
+    if (bucket) {
+      for (const item of bucket) {
+        if (item.expiresAt <= now) {
+          bucket.delete(item);
+          due.push(item);
+        }
+      }
+      if (bucket.size === 0) this.buckets.delete(current);
+    }
     return due;
   }
 
