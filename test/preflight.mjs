@@ -7,6 +7,7 @@ const needs = [
   { program: 'redis-server', debian: 'redis-server', why: 'multi-instance and Redis outage tests' },
   { program: 'redis-cli', debian: 'redis-tools', why: 'creating the Redis Cluster in the cluster test' },
   { program: 'chromium', debian: 'chromium', why: 'the demo page tests in a real browser' },
+  { program: 'nginx', debian: 'nginx', why: 'the test of the shipped nginx config' },
 ];
 
 const has = (program) => spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;
