@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createHub } from './app.js';
 import { ConfigError, HubConfig, loadConfig } from './config/config.js';
+import { Draining } from './lifecycle/draining.js';
 
 function readConfig(): HubConfig {
   try {
@@ -15,6 +16,10 @@ function readConfig(): HubConfig {
 
 const config = readConfig();
 const app = await createHub(config);
+// Readiness must turn 503 the moment the signal comes: Nest's shutdown runs
+// every module's destroy hook before the stream drain gets its turn.
+const draining = app.get(Draining);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => draining.start());
 app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 await app.listen(config.port);
 

@@ -4,12 +4,16 @@ import { HubConfig } from '../config/config.js';
 import { Draining } from '../lifecycle/draining.js';
 import { StreamRegistry } from './stream.registry.js';
 
+const STEPS = 10;
+/** Streams are ended over at most this long, so that their clients do not all reconnect elsewhere at once. */
+const MAX_SPREAD_MS = 5000;
 const POLL_MS = 50;
 
 /**
- * On SIGTERM: refuse new streams, end the open ones so their clients reconnect
- * to another instance and replay, and wait for them to go, at most
- * SHUTDOWN_GRACE_MS.
+ * On SIGTERM: readiness turns 503 and new streams are refused at once; open
+ * streams are ended in steps over half of SHUTDOWN_GRACE_MS (at most 5 s), so
+ * their clients reconnect to other instances and replay, without a stampede;
+ * then it waits for them to be gone, at most until the grace period ends.
  */
 @Injectable()
 export class StreamDrain implements BeforeApplicationShutdown {
@@ -23,9 +27,13 @@ export class StreamDrain implements BeforeApplicationShutdown {
 
   async beforeApplicationShutdown(): Promise<void> {
     this.draining.start();
-    const open = this.registry.size;
-    this.registry.endAll();
     const deadline = Date.now() + this.config.shutdownGraceMs;
+    const open = this.registry.size;
+    const pause = Math.min(this.config.shutdownGraceMs / 2, MAX_SPREAD_MS) / STEPS;
+    for (let step = STEPS; step > 0 && this.registry.size > 0; step--) {
+      this.registry.endSome(Math.ceil(this.registry.size / step));
+      if (step > 1) await sleep(pause);
+    }
     while (this.registry.size > 0 && Date.now() < deadline) await sleep(POLL_MS);
     if (open > 0) this.logger.log(`drained ${open - this.registry.size} of ${open} streams`);
   }

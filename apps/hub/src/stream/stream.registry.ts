@@ -114,9 +114,16 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     for (const connection of this.expiries.takeDue(now)) connection.expire();
   }
 
-  /** Ends every stream (on shutdown); clients reconnect and replay. */
-  endAll(): void {
-    for (const streams of [...this.byUser.values()]) for (const connection of [...streams]) connection.end();
+  /** Ends up to `count` streams (draining on shutdown); their clients reconnect elsewhere and replay. */
+  endSome(count: number): void {
+    const chosen: Connection[] = [];
+    for (const streams of this.byUser.values()) {
+      for (const connection of streams) {
+        if (chosen.length === count) break;
+        chosen.push(connection);
+      }
+    }
+    for (const connection of chosen) connection.end();
   }
 
   get size(): number {

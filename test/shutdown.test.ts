@@ -1,0 +1,77 @@
+// SIGTERM (API.md, Operations): readiness turns 503 and new streams get 503 at
+// once, open streams are ended within SHUTDOWN_GRACE_MS, and the process exits
+// cleanly; a client that was on it replays everything on another instance.
+import jwt from 'jsonwebtoken';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TEST_SECRET } from './support/hub.js';
+import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
+import { openRaw, RawStream } from './support/sse.js';
+
+const GRACE_MS = 2000;
+const token = (sub: string) => jwt.sign({ sub }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
+const service = jwt.sign({ sub: 'svc', scope: 'events:publish' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
+
+async function publish(hub: HubProcess, n: number): Promise<void> {
+  const response = await fetch(`${hub.url}/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${service}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'drain.test', recipients: ['alice'], data: { n } }),
+  });
+  expect(response.status).toBe(202);
+}
+
+describe('SIGTERM', () => {
+  let redis: RedisServer;
+  let leaving: HubProcess;
+  let staying: HubProcess;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const env = { REDIS_URL: redis.url, SHUTDOWN_GRACE_MS: String(GRACE_MS) };
+    [leaving, staying] = await Promise.all([startHubProcess(env), startHubProcess(env)]);
+    await Promise.all([leaving.ready(), staying.ready()]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([leaving.kill(), staying.kill()]);
+    await redis.stop();
+  });
+
+  it('refuses new streams, ends open ones within the grace period, exits, and loses nothing', async () => {
+    const streams: RawStream[] = [];
+    for (let i = 0; i < 20; i++) {
+      const stream = await openRaw(`${leaving.url}/v1/stream?access_token=${token(i === 0 ? 'alice' : `user${i}`)}`);
+      expect((await stream.next()).event).toBe('ready');
+      streams.push(stream);
+    }
+    await publish(staying, 1);
+    const lastSeen = (await streams[0].next()).id!;
+
+    const exited = leaving.kill('SIGTERM');
+    const signalled = Date.now();
+    await sleep(100);
+    const ready = await fetch(`${leaving.url}/health/ready`);
+    expect(ready.status).toBe(503);
+    const refused = await fetch(`${leaving.url}/v1/stream?access_token=${token('bob')}`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(refused.headers.get('content-type')).toContain('application/json');
+
+    // Events published while the instance drains are not lost for its clients.
+    await publish(staying, 2);
+    for (const stream of streams) {
+      await stream.until(() => stream.ended(), GRACE_MS + 1000).catch(() => undefined);
+      expect(stream.ended()).toBe(true);
+    }
+    // Gone within the grace period, by SIGTERM alone (Nest re-raises it once closed).
+    await exited;
+    expect(Date.now() - signalled).toBeLessThan(GRACE_MS + 1000);
+
+    const resumed = await openRaw(`${staying.url}/v1/stream`, {
+      headers: { authorization: `Bearer ${token('alice')}`, 'last-event-id': lastSeen },
+    });
+    expect((await resumed.next()).event).toBe('ready');
+    expect(JSON.parse((await resumed.next()).data!).data).toEqual({ n: 2 });
+    resumed.close();
+  }, 20_000);
+});
