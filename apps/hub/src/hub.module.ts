@@ -10,6 +10,7 @@ import { HealthModule } from './health/health.module.js';
 import { InboxModule } from './inbox/inbox.module.js';
 import { IngressModule } from './ingress/ingress.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PublishModule } from './publish/publish.module.js';
 import { StreamModule } from './stream/stream.module.js';
 import { TicketsModule } from './tickets/tickets.module.js';
@@ -25,6 +26,7 @@ export class HubModule {
         LifecycleModule,
         DatabaseModule,
         FanoutModule.forRoot(config),
+        MetricsModule,
         TicketsModule.forRoot(config),
         StreamModule,
         PublishModule,

@@ -2,6 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { Transactions } from '../database/transactions.js';
 import { InboxStore } from '../inbox/inbox.store.js';
+import { HubMetrics } from '../metrics/hub-metrics.js';
 import { OutboxRelay } from '../outbox/outbox.relay.js';
 import { Comment } from './comment.entity.js';
 import { Post } from './post.entity.js';
@@ -33,6 +34,7 @@ export class CommentsService {
     private readonly transactions: Transactions,
     private readonly inbox: InboxStore,
     private readonly relay: OutboxRelay,
+    private readonly metrics: HubMetrics,
   ) {}
 
   async createPost(authorId: string, title: string, body: string): Promise<PostView> {
@@ -59,7 +61,7 @@ export class CommentsService {
    * that delivers it: both happen, or neither.
    */
   async createComment(postId: string, authorId: string, body: string): Promise<CommentView> {
-    const comment = await this.transactions.run(async (manager) => {
+    const { comment, notified } = await this.transactions.run(async (manager) => {
       const post = await this.findPost(manager, postId);
       const earlier = await manager
         .getRepository(Comment)
@@ -75,8 +77,9 @@ export class CommentsService {
         const data = { postId: String(post.id), commentId: String(saved.id), authorId, excerpt: excerpt(body) };
         await this.inbox.add(manager, { type: COMMENT_CREATED, data, recipients });
       }
-      return saved;
+      return { comment: saved, notified: recipients.length > 0 };
     });
+    if (notified) this.metrics.eventsPublished('comments');
     this.relay.committed();
     return commentView(comment);
   }

@@ -10,11 +10,21 @@ export interface StreamMessage {
   readonly type: string;
   /** The envelope JSON, written as is. */
   readonly data: string;
+  /** When the event was accepted (ms since the epoch), for the delivery latency metric. */
+  readonly createdAt: number;
 }
 
-/** The frame of an event: the envelope is its id and the serialised rest (`tail`). Ids are digits and one dash: no escaping. */
+const CREATED_AT = '"createdAt":"';
+
+/**
+ * The frame of an event: the envelope is its id and the serialised rest
+ * (`tail`). Ids are digits and one dash: no escaping. The envelope's own
+ * createdAt is the last one in the tail, after any inside `data`.
+ */
 export function streamMessage(id: string, type: string, tail: string): StreamMessage {
-  return { id, type, data: `{"id":"${id}",${tail}` };
+  const at = tail.lastIndexOf(CREATED_AT) + CREATED_AT.length;
+  const createdAt = Date.parse(tail.slice(at, tail.indexOf('"', at)));
+  return { id, type, data: `{"id":"${id}",${tail}`, createdAt };
 }
 
 /**

@@ -6,6 +6,7 @@ import { validatePublishRequest } from '#herald/contracts/envelope';
 import { HubConfig } from '../config/config.js';
 import { PreparedEvent } from '../events/stream-message.js';
 import { InboxStore } from '../inbox/inbox.store.js';
+import { HubMetrics } from '../metrics/hub-metrics.js';
 import { RedisConnections } from '../redis/redis.connections.js';
 import { RedisReplayLog } from '../replay/redis-replay-log.js';
 
@@ -40,6 +41,7 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly redis: RedisConnections,
     private readonly log: RedisReplayLog,
     private readonly inbox: InboxStore,
+    private readonly metrics: HubMetrics,
     private readonly config: HubConfig,
   ) {}
 
@@ -148,10 +150,12 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
   /** Entries of a batch go out together (auto-pipelined); one user's stay in order on the one connection. */
   private async handle(entries: Entry[], claimed = false): Promise<void> {
     const deliveries = claimed ? await this.deliveryCounts(entries) : undefined;
-    await Promise.all(entries.map((entry, i) => this.handleOne(entry, deliveries?.[i] ?? 1)));
+    const accepted = await Promise.all(entries.map((entry, i) => this.handleOne(entry, deliveries?.[i] ?? 1)));
+    this.metrics.eventsPublished('ingress', accepted.filter(Boolean).length);
   }
 
-  private async handleOne([entryId, fields]: Entry, deliveries: number): Promise<void> {
+  /** @returns whether the entry was a valid event (false: dead-lettered). */
+  private async handleOne([entryId, fields]: Entry, deliveries: number): Promise<boolean> {
     const raw = field(fields, 'envelope');
     if (raw === undefined) return this.deadLetter(entryId, 'envelope: missing (XADD … envelope <json>)', '');
     let body: unknown;
@@ -170,27 +174,29 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
       // outbox relay then delivers it.
       await this.inbox.persist({ ...result.value, sourceKey: `ingress:${entryId}` });
       await this.redis.commands.xack(this.redis.keys.ingress, INGRESS_GROUP, entryId);
-      return;
+      return true;
     }
     const event = PreparedEvent.from(result.value, new Date());
     if (!this.redis.cluster) {
       await this.log.append(event, result.value.recipients, {
         ack: { group: INGRESS_GROUP, consumer: this.consumer, entryId },
       });
-      return;
+      return true;
     }
     // A Redis Cluster spreads the recipients over slots: each is served on its
     // own, marked so that a retry skips it, and the entry is acknowledged last.
     const dedupe = { key: `ingress:${entryId}`, windowMs: this.config.ingressClaimIdleMs * 4 };
     await Promise.all(result.value.recipients.map((r) => this.log.append(event, [r], { dedupe })));
     await this.redis.commands.xack(this.redis.keys.ingress, INGRESS_GROUP, entryId);
+    return true;
   }
 
-  private async deadLetter(entryId: string, reason: string, envelope: string): Promise<void> {
+  private async deadLetter(entryId: string, reason: string, envelope: string): Promise<false> {
     const { keys, commands } = this.redis;
     await commands.xadd(keys.deadLetters, 'MAXLEN', '~', DEAD_LETTERS_KEPT, '*', 'entry', entryId, 'reason', reason, 'envelope', envelope);
     await commands.xack(keys.ingress, INGRESS_GROUP, entryId);
     this.logger.warn(`ingress entry ${entryId} dead-lettered: ${reason}`);
+    return false;
   }
 
   private async deliveryCounts(entries: Entry[]): Promise<number[]> {

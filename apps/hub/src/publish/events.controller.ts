@@ -6,6 +6,7 @@ import { FieldError } from '../errors/errors.js';
 import { PreparedEvent } from '../events/stream-message.js';
 import { Fanout } from '../fanout/fanout.js';
 import { InboxStore } from '../inbox/inbox.store.js';
+import { HubMetrics } from '../metrics/hub-metrics.js';
 
 /** Where an event enters over HTTP. */
 @Controller('v1/events')
@@ -13,6 +14,7 @@ export class EventsController {
   constructor(
     private readonly fanout: Fanout,
     private readonly inbox: InboxStore,
+    private readonly metrics: HubMetrics,
   ) {}
 
   /**
@@ -30,6 +32,7 @@ export class EventsController {
     const { recipients, persist } = result.value;
     if (persist) await this.inbox.persist(result.value);
     else await this.fanout.publish(PreparedEvent.from(result.value, new Date()), recipients);
+    this.metrics.eventsPublished('http');
     return { accepted: recipients.length };
   }
 }

@@ -4,6 +4,7 @@ import type { StreamMessage } from '../events/stream-message.js';
 import { UnavailableError } from '../errors/errors.js';
 import { compareEventIds } from '#herald/contracts/event-id';
 import { DeliverySink, Fanout } from '../fanout/fanout.js';
+import { HubMetrics } from '../metrics/hub-metrics.js';
 import type { Replay } from '../replay/replay.js';
 import { Connection } from './connection.js';
 import { ExpiryWheel } from './expiry-wheel.js';
@@ -24,6 +25,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
   constructor(
     private readonly fanout: Fanout,
     private readonly config: HubConfig,
+    private readonly metrics: HubMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -59,6 +61,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     }
     this.expiries.add(connection);
     this.count++;
+    this.metrics.openStreams.inc();
     return connection;
   }
 
@@ -67,6 +70,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     if (connection.closed) return;
     connection.closed = true;
     this.count--;
+    this.metrics.openStreams.dec();
     this.expiries.delete(connection);
     const streams = this.byUser.get(connection.userId)!;
     if (streams.length === 1) {
@@ -81,6 +85,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     const streams = this.byUser.get(userId);
     if (!streams) return;
     for (const connection of streams) connection.deliver(message);
+    this.metrics.eventDelivered(streams.length, Date.now() - message.createdAt);
   }
 
   suspendAll(): void {

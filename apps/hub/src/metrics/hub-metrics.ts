@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Fanout } from '../fanout/fanout.js';
+
+export type EventSource = 'http' | 'ingress' | 'comments';
+
+/**
+ * The hub's Prometheus metrics. Counters are bumped once per event or per
+ * batch of deliveries, never per byte; gauges are read when scraped.
+ */
+@Injectable()
+export class HubMetrics {
+  readonly registry = new Registry();
+  private readonly published = new Counter({
+    name: 'herald_events_published_total',
+    help: 'Events accepted, by where they entered',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  private readonly delivered = new Counter({
+    name: 'herald_events_delivered_total',
+    help: 'Live events handed to open streams on this instance (one per stream)',
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: 'herald_delivery_latency_seconds',
+    help: 'From an event being accepted to it being handed to the streams on this instance',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly openStreams = new Gauge({
+    name: 'herald_open_streams',
+    help: 'Streams open on this instance',
+    registers: [this.registry],
+  });
+
+  constructor(fanout: Fanout) {
+    new Gauge({
+      name: 'herald_transport_up',
+      help: 'Whether the transport (Redis, or in-process) can publish and deliver (1) or not (0)',
+      registers: [this.registry],
+      collect() {
+        this.set(fanout.isReady() ? 1 : 0);
+      },
+    });
+  }
+
+  eventsPublished(source: EventSource, count = 1): void {
+    this.published.inc({ source }, count);
+  }
+
+  /** One live event handed to `streams` streams, `ageMs` after it was accepted. */
+  eventDelivered(streams: number, ageMs: number): void {
+    this.delivered.inc(streams);
+    this.latency.observe(Math.max(ageMs, 0) / 1000);
+  }
+}
