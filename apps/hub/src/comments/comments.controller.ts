@@ -6,11 +6,12 @@ import { parseBody } from '../errors/body.js';
 import { FieldError } from '../errors/errors.js';
 import { CommentsService, CommentView, PostView } from './comments.service.js';
 
+/** Lengths count characters (code points), as the database and the excerpt do, not UTF-16 units. */
 const text = (max: number) =>
   z
     .string({ error: 'must be a string' })
     .refine((v) => v.trim().length > 0, 'must not be empty')
-    .refine((v) => v.length <= max, `must be at most ${max} characters`);
+    .refine((v) => v.length <= max || Array.from(v).length <= max, `must be at most ${max} characters`);
 const NewPost = z.strictObject({ title: text(200), body: text(10_000) }, { error: 'must be a JSON object' });
 const NewComment = z.strictObject({ body: text(5000) }, { error: 'must be a JSON object' });
 const MAX_POSTS = 100;

@@ -62,7 +62,9 @@ export class CommentsService {
    */
   async createComment(postId: string, authorId: string, body: string): Promise<CommentView> {
     const { comment, notified } = await this.transactions.run(async (manager) => {
-      const post = await this.findPost(manager, postId);
+      // Locked, so that concurrent comments on the post take turns and each
+      // sees the commenters before it (SQLite takes writes one at a time anyway).
+      const post = await this.findPost(manager, postId, true);
       const earlier = await manager
         .getRepository(Comment)
         .createQueryBuilder('c')
@@ -84,8 +86,13 @@ export class CommentsService {
     return commentView(comment);
   }
 
-  private async findPost(manager: EntityManager, postId: string): Promise<Post> {
-    const post = /^\d{1,18}$/.test(postId) ? await manager.getRepository(Post).findOneBy({ id: postId }) : null;
+  private async findPost(manager: EntityManager, postId: string, forUpdate = false): Promise<Post> {
+    const lock = forUpdate && manager.connection.options.type === 'postgres';
+    const post = /^\d{1,18}$/.test(postId)
+      ? await manager
+          .getRepository(Post)
+          .findOne({ where: { id: postId }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) })
+      : null;
     if (!post) throw new NotFoundException(`post ${postId} does not exist`);
     return post;
   }

@@ -64,6 +64,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async drain(): Promise<void> {
+    // Redis not reached yet (start-up) or away: the poller tries again.
+    if (!this.fanout.isReady()) return;
     try {
       do {
         this.again = false;
