@@ -5,6 +5,17 @@
 const $ = (id) => document.getElementById(id);
 const STREAM_EVENTS = ['comment.created'];
 
+/**
+ * Background refreshes may fail while the hub is away; the next `ready`
+ * reloads everything, so their failures need no more than that.
+ */
+const quietly = (promise) => void promise.catch(() => undefined);
+
+/** Shows what went wrong with something the user did, in the alert region. */
+function report(err) {
+  $('notice').textContent = err.message;
+}
+
 const state = {
   user: null,
   token: null,
@@ -75,11 +86,13 @@ function connect() {
   stream.addEventListener('ready', (event) => {
     track(event);
     setStatus('live');
-    void loadInbox();
+    retryDelay = FIRST_RETRY_MS;
+    quietly(loadInbox());
+    quietly(loadPosts());
   });
   stream.addEventListener('reset', (event) => {
     track(event);
-    void loadInbox();
+    quietly(loadInbox());
   });
   stream.addEventListener('expired', (event) => {
     track(event);
@@ -102,7 +115,18 @@ function connect() {
   });
 }
 
+const FIRST_RETRY_MS = 3000;
+const MAX_RETRY_MS = 30000;
+let retryDelay = FIRST_RETRY_MS;
 let recovering = false;
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The hub refused the stream (an old token, too many tabs, an instance
+ * shutting down) or the token expired: wait, longer after each failure, then
+ * get a fresh token and reconnect from the last event seen. The wait resets
+ * once a stream is live again.
+ */
 async function recover() {
   if (recovering || !state.user) return;
   recovering = true;
@@ -110,13 +134,15 @@ async function recover() {
   setStatus('reconnecting');
   try {
     for (;;) {
+      await pause(retryDelay);
+      retryDelay = Math.min(retryDelay * 2, MAX_RETRY_MS);
+      if (!state.user) return;
       try {
         await authenticate(state.user);
         break;
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, 2000));
+        // the hub is not back yet: wait longer
       }
-      if (!state.user) return;
     }
     connect();
   } finally {
@@ -140,7 +166,7 @@ function receive(envelope) {
   state.items = new Map([[id, { id, type: envelope.type, data: envelope.data, createdAt: envelope.createdAt, readAt: null }], ...state.items]);
   state.unread += 1;
   renderInbox();
-  if (envelope.type === 'comment.created' && envelope.data.postId === state.openPostId) void openPost(state.openPostId);
+  if (envelope.type === 'comment.created' && envelope.data.postId === state.openPostId) quietly(openPost(state.openPostId));
 }
 
 /** Another tab (or this one) marked items read: every tab shows the same badge. */
@@ -192,7 +218,7 @@ function button(label, onClick, className) {
   element.type = 'button';
   element.textContent = label;
   if (className) element.className = className;
-  element.addEventListener('click', () => void onClick());
+  element.addEventListener('click', () => void Promise.resolve(onClick()).catch(report));
   return element;
 }
 
@@ -258,7 +284,8 @@ function onSubmit(id, handler) {
   $(id).addEventListener('submit', (event) => {
     event.preventDefault();
     const form = event.currentTarget;
-    void handler(form).then(() => form.reset(), (err) => alert(err.message));
+    $('notice').textContent = '';
+    void handler(form).then(() => form.reset(), report);
   });
 }
 
@@ -273,7 +300,8 @@ onSubmit('new-comment', async (form) => {
   await openPost(state.openPostId);
 });
 $('signout').addEventListener('click', signOut);
-$('read-all').addEventListener('click', () => void api('/v1/notifications/read-all', { method: 'POST' }));
+$('refresh-posts').addEventListener('click', () => void loadPosts().catch(report));
+$('read-all').addEventListener('click', () => void api('/v1/notifications/read-all', { method: 'POST' }).catch(report));
 
 const remembered = sessionStorage.getItem('herald.user');
-if (remembered) void signIn(remembered);
+if (remembered) signIn(remembered).catch(report);

@@ -1,0 +1,704 @@
+// The demo page at `/` in real Chromium (issue 5): two users in two browser
+// contexts, live notifications and the unread badge, the inbox on load, "mark
+// read" reaching every tab, recovery from a hub restart on its own (also the
+// `npm start` way, with a new random JWT secret per boot), keyboard use,
+// labels, contrast, and a clean console.
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { freePort, HubProcess, startHubProcess } from './support/processes.js';
+
+// The page's DOM, seen from Node: tsconfig has no DOM lib, so in-page code is typed loosely.
+type Dom = any;
+declare const document: Dom;
+declare const window: Dom;
+declare function getComputedStyle(element: Dom): Dom;
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MAIN = path.join(ROOT, 'dist/apps/hub/src/main.js');
+const ARTIFACTS = path.join(ROOT, 'test/artifacts');
+
+const RESTART_TIMEOUT_MS = 40_000;
+
+// ---- processes -------------------------------------------------------------
+
+interface NpmStartHub {
+  url: string;
+  output: string[];
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * The hub as `npm start` runs it: no JWT_SECRET (a random secret per boot),
+ * no NODE_ENV, dev auth on. startHubProcess always sets JWT_SECRET, so this
+ * is a small copy of it that leaves the secret out.
+ */
+async function startNpmStartHub(port: number, sqlitePath: string): Promise<NpmStartHub> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+  const child: ChildProcess = spawn(process.execPath, [MAIN], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, PORT: String(port), SQLITE_PATH: sqlitePath },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const hub: NpmStartHub = {
+    url,
+    output,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}: ${output.join('')}`);
+    if (await fetch(`${url}/health/ready`).then((r) => r.ok, () => false)) return hub;
+    if (Date.now() > deadline) {
+      await hub.kill('SIGKILL');
+      throw new Error(`hub on ${port} did not become ready: ${output.join('')}`);
+    }
+    await sleep(50);
+  }
+}
+
+// ---- API helpers (outside the browser) ---------------------------------------
+
+async function devToken(url: string, sub: string): Promise<string> {
+  const response = await fetch(`${url}/v1/dev/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub }),
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { token: string }).token;
+}
+
+async function apiAs(url: string, token: string, route: string, body?: unknown): Promise<Response> {
+  return fetch(`${url}${route}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+async function commentAs(url: string, token: string, postTitle: string, text: string): Promise<void> {
+  const posts = (await (await apiAs(url, token, '/v1/posts?limit=20')).json()) as { id: string; title: string }[];
+  const post = posts.find((p) => p.title === postTitle);
+  expect(post?.title).toBe(postTitle);
+  const response = await apiAs(url, token, `/v1/posts/${post!.id}/comments`, { body: text });
+  expect(response.status).toBe(201);
+}
+
+// ---- browser helpers -----------------------------------------------------------
+
+const LAUNCH = {
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+};
+
+/** Everything a page said that a user should never have to see. */
+interface Problems {
+  lines: string[];
+}
+
+function watch(page: Page, name: string, problems: Problems): Page {
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.lines.push(`${name} console.error: ${message.text()} @ ${message.location().url}`);
+  });
+  page.on('pageerror', (error) => problems.lines.push(`${name} pageerror: ${error.message}`));
+  // app.js reports a failed form with alert(): that is a failure of the flow.
+  page.on('dialog', (dialog) => {
+    problems.lines.push(`${name} dialog (${dialog.type()}): ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  return page;
+}
+
+/** Reads `read()` until `ok` holds or the time is up, and returns the last value (for a readable expect). */
+async function settle<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!ok(value) && Date.now() < deadline) {
+    await sleep(50);
+    value = await read();
+  }
+  return value;
+}
+
+async function signIn(page: Page, url: string, user: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('User name').fill(user);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  expect(await settle(() => status(page), (s) => s.state === 'live')).toEqual({ state: 'live', text: 'live' });
+  expect(await page.locator('#me').textContent()).toBe(user);
+}
+
+const status = (page: Page) =>
+  page.locator('#status').evaluate((el: Dom) => ({ state: el.dataset.state, text: el.textContent?.trim() }));
+
+const badge = (page: Page) =>
+  page.locator('#badge').evaluate((el: Dom) => ({ text: el.textContent?.trim(), count: el.dataset.count }));
+
+/** The notification list as the user sees it. */
+const notifications = (page: Page) =>
+  page.locator('#notifications > li').evaluateAll((items: Dom[]) =>
+    items.map((li) => ({
+      state: li.className,
+      text: li.querySelector('p')?.textContent ?? '',
+      buttons: [...li.querySelectorAll('button')].map((b: Dom) => b.textContent as string),
+    })),
+  );
+
+async function publishPost(page: Page, title: string, body: string): Promise<void> {
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Text').fill(body);
+  await page.getByRole('button', { name: 'Publish post' }).click();
+  expect(await settle(() => page.locator('#post-title').textContent(), (t) => t === title)).toBe(title);
+}
+
+async function commentOnPost(page: Page, author: string, title: string, text: string): Promise<void> {
+  await page.getByRole('button', { name: title, exact: true }).click();
+  expect(await settle(() => page.locator('#post-title').textContent(), (t) => t === title)).toBe(title);
+  await page.getByLabel('Your comment').fill(text);
+  await page.getByRole('button', { name: 'Comment', exact: true }).click();
+  const comments = () => page.locator('#comments > li').allTextContents();
+  expect(await settle(comments, (list) => list.includes(`${author}: ${text}`))).toContain(`${author}: ${text}`);
+}
+
+/** A marker that a reload would wipe: proves a page was updated in place. */
+const mark = (page: Page) => page.evaluate(() => ((window.heraldMark = 42)));
+const marked = (page: Page) => page.evaluate(() => (window.heraldMark as number | undefined) ?? null);
+
+/** Presses Tab until the focused element matches, at most `max` times; returns the focus trail. */
+async function tabTo(page: Page, wanted: (desc: string) => boolean, max = 12): Promise<string[]> {
+  const trail: string[] = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const desc = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return 'body';
+      return `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}:${(el.textContent ?? '').trim()}`;
+    });
+    trail.push(desc);
+    if (wanted(desc)) return trail;
+  }
+  return trail;
+}
+
+// ---- contrast (WCAG 2.x) --------------------------------------------------------
+
+interface Contrast {
+  what: string;
+  fg: string;
+  bg: string;
+  ratio: number;
+}
+
+/**
+ * Runs in the page (Playwright sends its source): for the main text, the
+ * buttons, the badge in both its states and the status in all four, the text
+ * colour against the first opaque background behind it, and the WCAG 2.x
+ * contrast ratio from relative luminance.
+ */
+function measureContrast(): Contrast[] {
+  const parse = (color: string): number[] => {
+    const m = color.match(/rgba?\(([^)]+)\)/);
+    if (!m) throw new Error(`unparsed colour ${color}`);
+    const parts = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+    return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
+  };
+  const luminance = ([r, g, b]: number[]) => {
+    const lin = (c: number) => {
+      const s = c / 255;
+      return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const background = (el: Dom): number[] => {
+    for (let node = el; node; node = node.parentElement) {
+      const bg = parse(getComputedStyle(node).backgroundColor);
+      if (bg[3] > 0) return bg;
+    }
+    return [255, 255, 255, 1];
+  };
+  const contrast = (el: Dom): Contrast => {
+    const fgRaw = parse(getComputedStyle(el).color);
+    const bg = background(el);
+    // A translucent text colour is blended over its background.
+    const fg = [0, 1, 2].map((i) => fgRaw[i] * fgRaw[3] + bg[i] * (1 - fgRaw[3]));
+    const [l1, l2] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+    const id = el.id ? `#${el.id}` : '';
+    const cls = typeof el.className === 'string' && el.className ? `.${el.className.split(' ').join('.')}` : '';
+    const state = el.dataset.state ?? el.dataset.count;
+    return {
+      what: `${el.tagName.toLowerCase()}${id}${cls}${state !== undefined ? `[${state}]` : ''} "${(el.textContent ?? '').trim().slice(0, 30)}"`,
+      fg: `rgb(${fg.map(Math.round).join(',')})`,
+      bg: `rgb(${bg.slice(0, 3).join(',')})`,
+      ratio: Math.round(((l1 + 0.05) / (l2 + 0.05)) * 100) / 100,
+    };
+  };
+  const all = (selector: string): Dom[] => [...document.querySelectorAll(selector)];
+  const out: Contrast[] = [
+    ...all('h1, h2, h3, h4, label, #me, #post-body, #comments li, #post-meta, #notifications li p, #posts .meta'),
+    ...all('button'),
+  ]
+    .filter((el) => el.getClientRects().length > 0)
+    .map(contrast);
+  const badgeEl = document.getElementById('badge');
+  const count = badgeEl.dataset.count;
+  for (const value of ['0', '3']) {
+    badgeEl.dataset.count = value;
+    out.push(contrast(badgeEl));
+  }
+  badgeEl.dataset.count = count;
+  const statusEl = document.getElementById('status');
+  const state = statusEl.dataset.state;
+  for (const value of ['connecting', 'live', 'reconnecting', 'offline']) {
+    statusEl.dataset.state = value;
+    out.push(contrast(statusEl));
+  }
+  statusEl.dataset.state = state;
+  return out;
+}
+
+// ---- the normal flow ------------------------------------------------------------
+
+describe('demo page: two users, live notifications, every tab in step', () => {
+  let hub: HubProcess;
+  let browser: Browser;
+  let aliceContext: BrowserContext;
+  let bobContext: BrowserContext;
+  let carolContext: BrowserContext;
+  let alice: Page;
+  let alice2: Page;
+  let bob: Page;
+  const problems: Problems = { lines: [] };
+  const postTitle = `Lunch on Friday ${Date.now().toString(36)}`;
+  const firstComment = 'Count me in, I will bring the salad';
+  const secondComment = 'Also: shall we book a table for six?';
+
+  beforeAll(async () => {
+    [hub, browser] = await Promise.all([startHubProcess(), chromium.launch(LAUNCH)]);
+    aliceContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    bobContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    carolContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  });
+
+  afterAll(async () => {
+    for (const context of [aliceContext, bobContext, carolContext]) await context?.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await hub?.kill('SIGKILL');
+  });
+
+  it('bob comments on alice’s post and alice’s page shows it live, with the badge at 1', async () => {
+    alice = watch(await aliceContext.newPage(), 'alice', problems);
+    bob = watch(await bobContext.newPage(), 'bob', problems);
+
+    await signIn(alice, hub.url, 'alice');
+    await publishPost(alice, postTitle, 'Who is coming? Reply below.');
+    expect(await badge(alice)).toEqual({ text: '0', count: '0' });
+    await mark(alice);
+
+    await signIn(bob, hub.url, 'bob');
+    await commentOnPost(bob, 'bob', postTitle, firstComment);
+
+    const live = await settle(() => notifications(alice), (list) => list.length === 1);
+    expect(live).toEqual([
+      { state: 'unread', text: `bob commented: “${firstComment}”`, buttons: ['Open post', 'Mark read'] },
+    ]);
+    expect(await settle(() => badge(alice), (b) => b.text === '1')).toEqual({ text: '1', count: '1' });
+    expect(await marked(alice)).toBe(42); // no reload: it came over the stream
+    expect(await alice.locator('#empty').isHidden()).toBe(true);
+
+    // The commenter is not notified of his own comment.
+    expect(await badge(bob)).toEqual({ text: '0', count: '0' });
+    expect(await notifications(bob)).toEqual([]);
+    expect(await status(alice)).toEqual({ state: 'live', text: 'live' });
+    expect(await status(bob)).toEqual({ state: 'live', text: 'live' });
+  });
+
+  it('shows what is already in the inbox on load: after a reload, and in a new tab', async () => {
+    await alice.reload();
+    expect(await marked(alice)).toBeNull(); // it really reloaded
+    expect(await settle(() => status(alice), (s) => s.state === 'live')).toEqual({ state: 'live', text: 'live' });
+    expect(await settle(() => notifications(alice), (list) => list.length === 1)).toEqual([
+      { state: 'unread', text: `bob commented: “${firstComment}”`, buttons: ['Open post', 'Mark read'] },
+    ]);
+    expect(await badge(alice)).toEqual({ text: '1', count: '1' });
+
+    alice2 = watch(await aliceContext.newPage(), 'alice tab 2', problems);
+    await signIn(alice2, hub.url, 'alice');
+    expect(await settle(() => notifications(alice2), (list) => list.length === 1)).toEqual([
+      { state: 'unread', text: `bob commented: “${firstComment}”`, buttons: ['Open post', 'Mark read'] },
+    ]);
+    expect(await badge(alice2)).toEqual({ text: '1', count: '1' });
+
+    // "Open post" from the notification opens the post the comment is on.
+    await alice2.getByRole('button', { name: 'Open post' }).click();
+    expect(await settle(() => alice2.locator('#post-title').textContent(), (t) => t === postTitle)).toBe(postTitle);
+    expect(await alice2.locator('#comments > li').allTextContents()).toEqual([`bob: ${firstComment}`]);
+  });
+
+  it('marking read in one tab updates the badge and the items in every tab of the user', async () => {
+    await mark(alice);
+    await mark(alice2);
+    // A second comment reaches both tabs live.
+    await commentOnPost(bob, 'bob', postTitle, secondComment);
+    for (const page of [alice, alice2]) {
+      expect(await settle(() => badge(page), (b) => b.text === '2')).toEqual({ text: '2', count: '2' });
+      expect((await notifications(page)).map((n) => [n.state, n.text])).toEqual([
+        ['unread', `bob commented: “${secondComment}”`],
+        ['unread', `bob commented: “${firstComment}”`],
+      ]);
+    }
+
+    // "Mark read" on the newest item, in tab 2.
+    await alice2.locator('#notifications > li').first().getByRole('button', { name: 'Mark read' }).click();
+    for (const page of [alice2, alice]) {
+      expect(await settle(() => badge(page), (b) => b.text === '1')).toEqual({ text: '1', count: '1' });
+      expect(await notifications(page)).toEqual([
+        { state: 'read', text: `bob commented: “${secondComment}”`, buttons: ['Open post'] },
+        { state: 'unread', text: `bob commented: “${firstComment}”`, buttons: ['Open post', 'Mark read'] },
+      ]);
+    }
+
+    // "Mark all read" in tab 1.
+    await alice.getByRole('button', { name: 'Mark all read' }).click();
+    for (const page of [alice, alice2]) {
+      expect(await settle(() => badge(page), (b) => b.text === '0')).toEqual({ text: '0', count: '0' });
+      expect((await notifications(page)).map((n) => n.state)).toEqual(['read', 'read']);
+    }
+    expect([await marked(alice), await marked(alice2)]).toEqual([42, 42]);
+
+    // The hub agrees.
+    const inbox = (await (await apiAs(hub.url, await devToken(hub.url, 'alice'), '/v1/notifications')).json()) as { unreadCount: number };
+    expect(inbox.unreadCount).toBe(0);
+  });
+
+  it('has labels for every field, works from the keyboard, sets lang and role=status', async () => {
+    const carol = watch(await carolContext.newPage(), 'carol', problems);
+    await carol.goto(hub.url);
+    expect(await carol.locator('html').getAttribute('lang')).toMatch(/^[a-z]{2,3}(-[A-Za-z0-9]+)*$/);
+    expect(await carol.locator('#status').getAttribute('role')).toBe('status');
+    expect(await carol.getByRole('status').evaluate((el) => el.id)).toBe('status');
+
+    // Keyboard: Tab to the name field, type, Enter.
+    expect(await tabTo(carol, (d) => d.startsWith('input#user'), 3)).toEqual(['input#user:']);
+    await carol.keyboard.type('carol');
+    await carol.keyboard.press('Enter');
+    expect(await settle(() => status(carol), (s) => s.state === 'live')).toEqual({ state: 'live', text: 'live' });
+    expect(await carol.locator('#me').textContent()).toBe('carol');
+
+    // Every input and textarea has a label, and getByLabel finds that very field.
+    const fields = await carol.locator('input, textarea').evaluateAll((els) =>
+      els.map((el: Dom) => ({
+        id: el.id as string,
+        labels: [...(el.labels ?? [])].map((l: Dom) => (l.textContent ?? '').trim() as string),
+      })),
+    );
+    expect(fields.map((f) => f.id)).toEqual(['user', 'post-title-input', 'post-body-input', 'comment-body']);
+    for (const field of fields) {
+      expect({ id: field.id, labelled: field.labels.length > 0 && field.labels[0] !== '' }).toEqual({ id: field.id, labelled: true });
+      expect(await carol.getByLabel(field.labels[0], { exact: true }).evaluate((el) => el.id)).toBe(field.id);
+    }
+    // Every button has a name.
+    const unnamed = await carol.locator('button').evaluateAll((els) =>
+      els.filter((b) => !(b.textContent ?? '').trim() && !b.getAttribute('aria-label')).map((b) => b.outerHTML),
+    );
+    expect(unnamed).toEqual([]);
+
+    // Keyboard: write a post with Tab and Enter.
+    const ownTitle = 'Keyboard only';
+    expect((await tabTo(carol, (d) => d.startsWith('input#post-title-input'))).at(-1)).toBe('input#post-title-input:');
+    await carol.keyboard.type(ownTitle);
+    expect(await tabTo(carol, () => true, 1)).toEqual(['textarea#post-body-input:']);
+    await carol.keyboard.type('Written without a mouse.');
+    expect(await tabTo(carol, () => true, 1)).toEqual(['button:Publish post']);
+    await carol.keyboard.press('Enter');
+    expect(await settle(() => carol.locator('#post-title').textContent(), (t) => t === ownTitle)).toBe(ownTitle);
+
+    // Keyboard: Tab to alice's post in the list, open it with Space, comment with Enter.
+    expect((await tabTo(carol, (d) => d === `button:${postTitle}`)).at(-1)).toBe(`button:${postTitle}`);
+    await carol.keyboard.press('Space');
+    expect(await settle(() => carol.locator('#post-title').textContent(), (t) => t === postTitle)).toBe(postTitle);
+    expect((await tabTo(carol, (d) => d.startsWith('textarea#comment-body'))).at(-1)).toBe('textarea#comment-body:');
+    await carol.keyboard.type('Typed with the keyboard');
+    expect(await tabTo(carol, () => true, 1)).toEqual(['button:Comment']);
+    await carol.keyboard.press('Enter');
+    expect(
+      await settle(() => carol.locator('#comments > li').allTextContents(), (c) => c.length === 3),
+    ).toEqual([`bob: ${firstComment}`, `bob: ${secondComment}`, 'carol: Typed with the keyboard']);
+
+    // alice (post author) gets carol's comment live: an unread item, for the contrast check below.
+    expect(await settle(() => badge(alice), (b) => b.text === '1')).toEqual({ text: '1', count: '1' });
+  });
+
+  it('has text contrast of at least 4.5:1 (main text, buttons, badge, status in every state)', async () => {
+    // alice's page now has an unread item (carol's comment) and read ones.
+    expect((await notifications(alice)).map((n) => n.state)).toEqual(['unread', 'read', 'read']);
+    const measured = await alice.evaluate(measureContrast);
+    // Enough was measured: every kind of text the page has, and text on the unread background.
+    const whats = measured.map((m) => m.what);
+    for (const kind of ['h1 ', 'h2#inbox-heading ', 'label ', 'button ', 'button#read-all ', 'button.link ', 'p.meta ', 'span.meta ']) {
+      expect(whats.filter((what) => what.startsWith(kind)).length).toBeGreaterThan(0);
+    }
+    for (const state of ['span#badge.badge[0]', 'span#badge.badge[3]', 'p#status.status[live]', 'p#status.status[reconnecting]', 'p#status.status[connecting]', 'p#status.status[offline]']) {
+      expect(whats.filter((what) => what.startsWith(state))).toHaveLength(1);
+    }
+    expect(measured.filter((m) => m.bg === 'rgb(255,246,220)').length).toBeGreaterThanOrEqual(3); // li.unread: text, meta, links
+    const tooLow = measured.filter((m) => m.ratio < 4.5);
+    expect(tooLow).toEqual([]);
+  });
+
+  it('exposes the unread count to assistive technology: the Notifications heading’s accessible name includes it', async () => {
+    // The badge shows "1" visually; a screen reader user must hear the same number
+    // in the heading's accessible name (what is announced when the heading or region is reached).
+    expect(await badge(alice)).toEqual({ text: '1', count: '1' });
+    const snapshot = await alice.locator('#inbox-heading').ariaSnapshot();
+    const name = snapshot.match(/heading "([^"]*)"/)?.[1];
+    expect(name).toMatch(/\b1\b/);
+  });
+
+  it('saves a screenshot of alice’s page after the flow', async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, 'demo-alice.png');
+    await alice.bringToFront();
+    await alice.screenshot({ path: file, fullPage: true });
+    expect(statSync(file).size).toBeGreaterThan(10_000);
+  });
+
+  it('logged no console errors, page errors or alerts in any page', () => {
+    expect(problems.lines).toEqual([]);
+  });
+});
+
+// ---- restarts -------------------------------------------------------------------
+
+/** How long a hub may take to exit after SIGTERM with one idle browser tab open (its streams end at once). */
+const SIGTERM_EXIT_MS = 5_000;
+
+interface RequestLog {
+  since(at: number): { total: number; byPath: Record<string, number> };
+  between(from: number, to: number): { total: number; byPath: Record<string, number> };
+}
+
+/** Counts the page's requests to the hub, by path, from now on. */
+function countRequests(page: Page): RequestLog {
+  const log: { at: number; path: string }[] = [];
+  page.on('request', (request) => log.push({ at: Date.now(), path: new URL(request.url()).pathname }));
+  const between = (from: number, to: number) => {
+    const byPath: Record<string, number> = {};
+    const hits = log.filter((r) => r.at >= from && r.at <= to);
+    for (const r of hits) byPath[r.path] = (byPath[r.path] ?? 0) + 1;
+    return { total: hits.length, byPath };
+  };
+  return { since: (at) => between(at, Date.now()), between };
+}
+
+/** Console lines, with tokens cut and repeats counted, for the report. */
+function summarise(label: string, lines: string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const line of lines) {
+    const key = line.replace(/access_token=[^&\s]+/g, 'access_token=…').replace(/:\d{4,5}\//g, ':PORT/');
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([line, n]) => `[${label}] ${n > 1 ? `${n} × ` : ''}${line}`);
+}
+
+/** Console errors allowed while the hub is down or restarting: network failures of the page's requests to it. */
+const RESTART_NOISE = new RegExp(
+  [
+    // the stream cut off, or refused while the hub is down
+    String.raw`net::ERR_[A-Z_]+ @ \S+/v1/stream\?`,
+    // any API request of the page cut off by the crash, or sent while the hub is down
+    String.raw`net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE) @ \S+/v1/[\w/.-]+$`,
+    // the stream refused while the hub drains (503) or with a token from the last boot (401)
+    String.raw`the server responded with a status of (401|503) \([A-Za-z ]+\) @ \S+/v1/stream\?`,
+  ]
+    .map((pattern) => `^alice console\\.error: Failed to load resource: ${pattern}`)
+    .join('|'),
+);
+
+describe('demo page: the hub restarts and the page recovers by itself', () => {
+  let browser: Browser;
+  let dir: string;
+  const hubs: { kill(signal: NodeJS.Signals): Promise<unknown> }[] = [];
+  const contexts: BrowserContext[] = [];
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    browser = await chromium.launch(LAUNCH);
+    dir = mkdtempSync(path.join(tmpdir(), 'herald-demo-'));
+  });
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    for (const hub of hubs) await hub.kill('SIGKILL').catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    if (seen.length) process.stdout.write(`console during restarts:\n  ${seen.join('\n  ')}\n`);
+  });
+
+  async function alicePage(url: string, problems: Problems): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    contexts.push(context);
+    const page = watch(await context.newPage(), 'alice', problems);
+    await signIn(page, url, 'alice');
+    return page;
+  }
+
+  it('`npm start` (no JWT_SECRET, a new secret per boot): alice’s page reconnects on its own and shows what came while it was down', async () => {
+    const port = await freePort();
+    const sqlite = path.join(dir, 'npm-start.sqlite');
+    const problems: Problems = { lines: [] };
+    const first = await startNpmStartHub(port, sqlite);
+    hubs.push(first);
+    expect(first.output.join('')).toContain('JWT_SECRET is not set');
+
+    const alice = await alicePage(first.url, problems);
+    const title = 'Restart me';
+    await publishPost(alice, title, 'Will you see this after a restart?');
+    const bobBefore = await devToken(first.url, 'bob');
+    await commentAs(first.url, bobBefore, title, 'before the restart');
+    expect(await settle(() => badge(alice), (b) => b.text === '1')).toEqual({ text: '1', count: '1' });
+    await mark(alice);
+    const problemsBefore = [...problems.lines];
+
+    // Stop it the way a person does (Ctrl-C / SIGTERM): the page must say so, and
+    // must not keep the hub from stopping.
+    const requests = countRequests(alice);
+    const stoppedAt = Date.now();
+    const exited = first.kill('SIGTERM').then(() => Date.now() - stoppedAt);
+    expect(await settle(() => status(alice), (s) => s.state === 'reconnecting')).toEqual({ state: 'reconnecting', text: 'reconnecting' });
+    const exitMs = await Promise.race([exited, sleep(SIGTERM_EXIT_MS).then(() => null)]);
+    const whileStopping = requests.since(stoppedAt);
+    if (exitMs === null) await first.kill('SIGKILL'); // so the rest of the flow can still be checked
+    const downAt = Date.now();
+    await sleep(1_500);
+    expect(await status(alice)).toEqual({ state: 'reconnecting', text: 'reconnecting' });
+
+    // Start it again, same port and database: a new random secret.
+    const second = await startNpmStartHub(port, sqlite);
+    hubs.push(second);
+    const bobAfter = await devToken(second.url, 'bob');
+    await commentAs(second.url, bobAfter, title, 'while you were away');
+    // The old token is dead: the page had to get a new one by itself.
+    expect((await apiAs(second.url, bobBefore, '/v1/notifications')).status).toBe(401);
+
+    const recovered = await settle(
+      async () => ({ status: await status(alice), badge: await badge(alice), items: await notifications(alice) }),
+      (v) => v.status.state === 'live' && v.items.length === 2,
+      15_000,
+    );
+    expect(recovered).toEqual({
+      status: { state: 'live', text: 'live' },
+      badge: { text: '2', count: '2' },
+      items: [
+        { state: 'unread', text: 'bob commented: “while you were away”', buttons: ['Open post', 'Mark read'] },
+        { state: 'unread', text: 'bob commented: “before the restart”', buttons: ['Open post', 'Mark read'] },
+      ],
+    });
+    expect(await marked(alice)).toBe(42); // untouched: no reload
+    const liveAt = Date.now();
+
+    // And it is live again, not just refreshed: a third comment arrives over the new stream.
+    await commentAs(second.url, bobAfter, title, 'and live again');
+    expect(await settle(() => badge(alice), (b) => b.text === '3')).toEqual({ text: '3', count: '3' });
+    expect((await notifications(alice))[0]?.text).toBe('bob commented: “and live again”');
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await alice.screenshot({ path: path.join(ARTIFACTS, 'demo-alice-restart.png'), fullPage: true });
+
+    seen.push(...summarise('npm start', problems.lines));
+    seen.push(`[npm start] hub exit after SIGTERM: ${exitMs === null ? `not within ${SIGTERM_EXIT_MS} ms (SIGKILLed)` : `${exitMs} ms`}`);
+    seen.push(`[npm start] requests from alice's page while the hub was stopping: ${JSON.stringify(whileStopping)}`);
+    seen.push(`[npm start] requests from alice's page from then until it was live again: ${JSON.stringify(requests.between(downAt, liveAt))}`);
+    expect(problemsBefore).toEqual([]);
+    expect(problems.lines.filter((line) => !RESTART_NOISE.test(line))).toEqual([]);
+    // The page backs off while the hub is going away (EventSource's retry is 3 s;
+    // a handful of attempts is plenty), and the hub, asked to stop, stops.
+    expect(whileStopping.total).toBeLessThanOrEqual(10);
+    expect(exitMs).not.toBeNull();
+  }, RESTART_TIMEOUT_MS);
+
+  it('with a fixed JWT_SECRET and a crash (SIGKILL): EventSource’s own reconnect brings the page back', async () => {
+    const port = String(await freePort());
+    const sqlite = path.join(dir, 'secret.sqlite');
+    const problems: Problems = { lines: [] };
+    const first = await startHubProcess({ PORT: port, SQLITE_PATH: sqlite });
+    hubs.push(first);
+
+    const alice = await alicePage(first.url, problems);
+    const title = 'Crash me';
+    await publishPost(alice, title, 'A crash, not a shutdown.');
+    const bobToken = await devToken(first.url, 'bob');
+    await commentAs(first.url, bobToken, title, 'before the crash');
+    expect(await settle(() => badge(alice), (b) => b.text === '1')).toEqual({ text: '1', count: '1' });
+    await mark(alice);
+    const problemsBefore = [...problems.lines];
+
+    await first.kill('SIGKILL');
+    expect(await settle(() => status(alice), (s) => s.state === 'reconnecting')).toEqual({ state: 'reconnecting', text: 'reconnecting' });
+
+    const second = await startHubProcess({ PORT: port, SQLITE_PATH: sqlite });
+    hubs.push(second);
+    await second.ready();
+    // Same secret: bob's old token still works.
+    await commentAs(second.url, bobToken, title, 'after the crash');
+
+    const recovered = await settle(
+      async () => ({ status: await status(alice), badge: await badge(alice), items: (await notifications(alice)).map((n) => n.text) }),
+      (v) => v.status.state === 'live' && v.items.length === 2,
+      15_000,
+    );
+    expect(recovered).toEqual({
+      status: { state: 'live', text: 'live' },
+      badge: { text: '2', count: '2' },
+      items: ['bob commented: “after the crash”', 'bob commented: “before the crash”'],
+    });
+    expect(await marked(alice)).toBe(42);
+
+    seen.push(...summarise('secret', problems.lines));
+    expect(problemsBefore).toEqual([]);
+    expect(problems.lines.filter((line) => !RESTART_NOISE.test(line))).toEqual([]);
+  }, RESTART_TIMEOUT_MS);
+
+  it('a tab whose stream is refused (429: too many streams for the user) backs off instead of hammering the hub', async () => {
+    // STREAMS_PER_USER_MAX is 8 by default: the 9th tab of a user gets 429. One is enough to show it.
+    const hub = await startHubProcess({ STREAMS_PER_USER_MAX: '1' });
+    hubs.push(hub);
+    const problems: Problems = { lines: [] };
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    contexts.push(context);
+    const first = watch(await context.newPage(), 'alice tab 1', problems);
+    await signIn(first, hub.url, 'alice');
+
+    const second = watch(await context.newPage(), 'alice tab 2', problems);
+    const requests = countRequests(second);
+    await second.goto(hub.url);
+    await second.getByLabel('User name').fill('alice');
+    await second.getByRole('button', { name: 'Sign in' }).click();
+    await sleep(1_000);
+    const from = Date.now();
+    await sleep(3_000);
+    const inThreeSeconds = requests.between(from, Date.now());
+    seen.push(`[429] requests from the refused tab in 3 s: ${JSON.stringify(inThreeSeconds)}`);
+    seen.push(...summarise('429', problems.lines));
+
+    // The tab says it is not live, and the one that is live stays so.
+    expect(await status(second)).not.toEqual({ state: 'live', text: 'live' });
+    expect(await status(first)).toEqual({ state: 'live', text: 'live' });
+    // EventSource's retry is 3 s: a page that waits at least that long between attempts makes
+    // one or two in 3 s (a stream request, perhaps a token). Hundreds is a retry storm.
+    expect(inThreeSeconds.total).toBeLessThanOrEqual(4);
+    await context.close();
+  });
+});
