@@ -4,7 +4,10 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { openRaw, RawStream } from './support/sse.js';
-import { startHub, TEST_SECRET, TestHub } from './support/hub.js';
+import { expectError } from './support/http.js';
+import { startHub, TestHub } from './support/hub.js';
+import { TEST_SECRET } from './support/tokens.js';
+import { waitFor } from './support/wait.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -92,25 +95,6 @@ async function request(url: string, init: RequestInit = {}): Promise<Answer> {
   return { status: response.status, contentType, body: (await response.json()) as Record<string, unknown> };
 }
 
-function expectJsonError(answer: Answer, status: number): void {
-  expect({ status: answer.status, contentType: answer.contentType }).toEqual({
-    status,
-    contentType: expect.stringContaining('application/json'),
-  });
-  expect(answer.body).toEqual(
-    expect.objectContaining({ statusCode: status, error: expect.any(String), message: expect.any(String) }),
-  );
-}
-
-/** Waits until `predicate` holds, polling; fails with `what` after `timeoutMs`. */
-async function eventually(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Runs `body` with the wall clock `shiftMs` ahead (only Date.now; timers are unaffected). */
 async function withClockShifted<T>(shiftMs: number, body: () => Promise<T>): Promise<T> {
   const realNow = Date.now;
@@ -156,7 +140,7 @@ describe('tokens and stream authentication', () => {
   });
   afterEach(async () => {
     open.splice(0).forEach((stream) => stream.close());
-    await eventually(() => hub.registry.size === 0, 'every stream to be released');
+    await waitFor('every stream to be released', () => hub.registry.size === 0, 5000);
   });
   afterAll(() => hub.close());
 
@@ -191,7 +175,7 @@ describe('tokens and stream authentication', () => {
 
   describe('GET /v1/stream answers 401 JSON, never a stream', () => {
     it('without any credential', async () => {
-      expectJsonError(await request(streamUrl), 401);
+      expectError(await request(streamUrl), 401);
     });
 
     it.each([
@@ -199,25 +183,25 @@ describe('tokens and stream authentication', () => {
       ['an empty ticket', '?ticket='],
       ['a cookie of another name', ''],
     ])('with %s', async (_name, query) => {
-      expectJsonError(await request(`${streamUrl}${query}`, { headers: { cookie: 'other_token=x' } }), 401);
+      expectError(await request(`${streamUrl}${query}`, { headers: { cookie: 'other_token=x' } }), 401);
     });
 
     describe.each(TRANSPORTS)('token in the %s', (_transport, transport) => {
       it.each(BAD_TOKENS)('%s', async (_name, makeToken) => {
-        expectJsonError(await request(...transport(streamUrl, makeToken())), 401);
+        expectError(await request(...transport(streamUrl, makeToken())), 401);
         expect(hub.registry.size).toBe(0);
       });
     });
 
     it.each(BAD_AUTH_HEADERS)('Authorization: %s', async (_name, header) => {
-      expectJsonError(await request(streamUrl, { headers: { authorization: header(hub.userToken('alice')) } }), 401);
+      expectError(await request(streamUrl, { headers: { authorization: header(hub.userToken('alice')) } }), 401);
     });
 
     it('with a bad Authorization header even when the cookie holds a good token', async () => {
       const answer = await request(streamUrl, {
         headers: { authorization: 'Basic x', cookie: `herald_token=${hub.userToken('alice')}` },
       });
-      expectJsonError(answer, 401);
+      expectError(answer, 401);
     });
   });
 
@@ -237,7 +221,7 @@ describe('tokens and stream authentication', () => {
     it('opens a stream for its user once; a second use is 401', async () => {
       const ticket = await issueTicket(hub.userToken('carol'));
       await expectStream(`${streamUrl}?ticket=${ticket}`, {}, 'carol');
-      expectJsonError(await request(`${streamUrl}?ticket=${ticket}`), 401);
+      expectError(await request(`${streamUrl}?ticket=${ticket}`), 401);
     });
 
     it('opens exactly one stream when it is redeemed twice at once', async () => {
@@ -250,8 +234,8 @@ describe('tokens and stream authentication', () => {
     it('is used up even when the stream it opened is closed', async () => {
       const ticket = await issueTicket(hub.userToken('alice'));
       (await expectStream(`${streamUrl}?ticket=${ticket}`)).close();
-      await eventually(() => hub.registry.size === 0, 'the stream to be released');
-      expectJsonError(await request(`${streamUrl}?ticket=${ticket}`), 401);
+      await waitFor('the stream to be released', () => hub.registry.size === 0, 5000);
+      expectError(await request(`${streamUrl}?ticket=${ticket}`), 401);
     });
 
     it('gives every ticket its own value', async () => {
@@ -264,7 +248,7 @@ describe('tokens and stream authentication', () => {
       ['an unknown ticket', () => 'no-such-ticket'],
       ['a user token passed as a ticket', () => hub.userToken('alice')],
     ])('refuses %s with 401', async (_name, ticket) => {
-      expectJsonError(await request(`${streamUrl}?ticket=${encodeURIComponent(ticket())}`), 401);
+      expectError(await request(`${streamUrl}?ticket=${encodeURIComponent(ticket())}`), 401);
     });
 
     it.each([
@@ -274,13 +258,13 @@ describe('tokens and stream authentication', () => {
     ])('is not a token: refused %s with 401', async (_name, place) => {
       const ticket = await issueTicket(hub.userToken('alice'));
       const [url, init] = place(streamUrl, ticket);
-      expectJsonError(await request(url, init), 401);
+      expectError(await request(url, init), 401);
     });
 
     it('expires after 30 s', async () => {
       const ticket = await issueTicket(hub.userToken('alice'));
       const answer = await withClockShifted(31_000, () => request(`${streamUrl}?ticket=${ticket}`));
-      expectJsonError(answer, 401);
+      expectError(answer, 401);
     });
 
     it('still works 25 s after it was issued', async () => {
@@ -293,30 +277,30 @@ describe('tokens and stream authentication', () => {
     it('does not outlive the token it was issued for', async () => {
       const ticket = await issueTicket(hub.userToken('alice', 5));
       const answer = await withClockShifted(7_000, () => request(`${streamUrl}?ticket=${ticket}`));
-      expectJsonError(answer, 401);
+      expectError(answer, 401);
     });
 
     describe('POST /v1/stream-tickets takes the Authorization header only', () => {
       const post = (init: RequestInit, query = '') => request(`${ticketsUrl()}${query}`, { method: 'POST', ...init });
 
       it('401 without a token', async () => {
-        expectJsonError(await post({}), 401);
+        expectError(await post({}), 401);
       });
 
       it('401 with the token in the cookie', async () => {
-        expectJsonError(await post({ headers: { cookie: `herald_token=${hub.userToken('alice')}` } }), 401);
+        expectError(await post({ headers: { cookie: `herald_token=${hub.userToken('alice')}` } }), 401);
       });
 
       it('401 with the token in ?access_token', async () => {
-        expectJsonError(await post({}, `?access_token=${hub.userToken('alice')}`), 401);
+        expectError(await post({}, `?access_token=${hub.userToken('alice')}`), 401);
       });
 
       it.each(BAD_AUTH_HEADERS)('401 with Authorization: %s', async (_name, header) => {
-        expectJsonError(await post({ headers: { authorization: header(hub.userToken('alice')) } }), 401);
+        expectError(await post({ headers: { authorization: header(hub.userToken('alice')) } }), 401);
       });
 
       it.each(BAD_TOKENS)('401 with a token: %s', async (_name, makeToken) => {
-        expectJsonError(await post({ headers: { authorization: `Bearer ${makeToken()}` } }), 401);
+        expectError(await post({ headers: { authorization: `Bearer ${makeToken()}` } }), 401);
       });
     });
   });
@@ -345,7 +329,7 @@ describe('token expiry for the whole life of a stream', () => {
     const frames = await stream.until((frame) => frame.event === 'expired', (expiresIn + 4) * 1000);
     expect(frames.at(-1)).toMatchObject({ event: 'expired' });
     await expect(stream.next(2000)).rejects.toThrow('stream ended');
-    await eventually(() => hub.registry.size === 0, 'the expired stream to be released');
+    await waitFor('the expired stream to be released', () => hub.registry.size === 0, 5000);
   }
 
   it('sends event: expired and ends the stream when its token expires', async () => {
@@ -368,7 +352,7 @@ describe('stream limits: 429 per user, 503 when the instance is full', () => {
   });
   afterEach(async () => {
     open.splice(0).forEach((stream) => stream.close());
-    await eventually(() => hub.registry.size === 0, 'every stream to be released');
+    await waitFor('every stream to be released', () => hub.registry.size === 0, 5000);
   });
   afterAll(() => hub.close());
 
@@ -391,7 +375,7 @@ describe('stream limits: 429 per user, 503 when the instance is full', () => {
     expect((await openFor('bob')).response.status).toBe(200);
 
     first.close();
-    await eventually(() => hub.registry.size === 2, 'the closed stream to be released');
+    await waitFor('the closed stream to be released', () => hub.registry.size === 2, 5000);
     expect((await openFor('alice')).response.status).toBe(200);
   });
 

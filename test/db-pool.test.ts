@@ -6,70 +6,18 @@
  * pool allows, and the streams still receive their notifications.
  */
 import pg from 'pg';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { Json } from './support/http.js';
 import { startHub, TestHub } from './support/hub.js';
 import { createTestDatabase, TestDatabase } from './support/postgres.js';
-import { openRaw, RawStream, SseFrame } from './support/sse.js';
+import { Recorder } from './support/recorder.js';
 
 // ---------------------------------------------------------------- helpers
-
-type Json = any;
 
 const POOL = 2;
 const STREAMS = 50;
 const USERS = 25; // two streams (tabs) each
 /** "Promptly": a request that waited for a connection held by a stream would wait forever. */
 const PROMPT_MS = 1000;
-
-/** A stream read in the background: every frame is kept. */
-class Recorder {
-  readonly frames: SseFrame[] = [];
-  private readonly done: Promise<void>;
-
-  private constructor(
-    readonly user: string,
-    readonly stream: RawStream,
-  ) {
-    this.done = (async () => {
-      for (;;) {
-        try {
-          const frame = await stream.next(2 ** 31 - 1);
-          if (frame.comment === undefined) this.frames.push(frame);
-        } catch {
-          return;
-        }
-      }
-    })();
-  }
-
-  static async open(hub: TestHub, user: string): Promise<Recorder> {
-    const stream = await openRaw(`${hub.url}/v1/stream`, { headers: { authorization: `Bearer ${hub.userToken(user)}` } });
-    expect(stream.response.status).toBe(200);
-    const recorder = new Recorder(user, stream);
-    await recorder.waitFor('ready', 1);
-    return recorder;
-  }
-
-  envelopes(type: string): Json[] {
-    return this.frames.filter((f) => f.event === type).map((f) => JSON.parse(f.data!));
-  }
-
-  async waitFor(type: string, count: number, timeoutMs = 5000): Promise<Json[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.filter((f) => f.event === type).length < count) {
-      if (Date.now() > deadline) {
-        throw new Error(`${this.user}: ${count} "${type}" frame(s) expected within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`);
-      }
-      await sleep(10);
-    }
-    return this.envelopes(type);
-  }
-
-  async close(): Promise<void> {
-    this.stream.close();
-    await this.done;
-  }
-}
 
 // ---------------------------------------------------------------- tests
 
@@ -113,7 +61,7 @@ describe(`PostgreSQL with a pool of ${POOL} and ${STREAMS} open streams`, () => 
     }
   });
   afterAll(async () => {
-    await Promise.all(recorders.map((r) => r.close()));
+    await Recorder.closeAll(recorders);
     await hub?.close();
     await db?.drop();
   });

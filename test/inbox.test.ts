@@ -7,120 +7,13 @@
  * open stream of the user hears of it (`inbox.read`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startHub, TestHub } from './support/hub.js';
-import { createTestDatabase, TestDatabase } from './support/postgres.js';
-import { openRaw, RawStream, SseFrame } from './support/sse.js';
+import { BACKENDS, startHubOn } from './support/backends.js';
+import { call, CallOptions, expectError, ISO, Json } from './support/http.js';
+import type { TestHub } from './support/hub.js';
+import { Recorder } from './support/recorder.js';
+import { newUser } from './support/users.js';
 
 // ---------------------------------------------------------------- helpers
-
-type Json = any;
-
-interface Reply {
-  status: number;
-  body: Json;
-  contentType: string | null;
-}
-
-interface CallOptions {
-  /** Signs a user token for this user (Authorization: Bearer). */
-  as?: string;
-  /** Full control over the Authorization header (null: none at all). */
-  authorization?: string | null;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-
-async function call(hub: TestHub, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.authorization !== undefined) {
-    if (options.authorization !== null) headers.authorization = options.authorization;
-  } else if (options.as !== undefined) {
-    headers.authorization = `Bearer ${hub.userToken(options.as)}`;
-  }
-  let body: string | undefined;
-  if (options.body !== undefined) {
-    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    headers['content-type'] ??= 'application/json';
-  }
-  const response = await fetch(`${hub.url}${path}`, { method, headers, body });
-  const text = await response.text();
-  let parsed: Json = text;
-  try {
-    parsed = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    // not JSON: kept as text, and the test's expectations say so
-  }
-  return { status: response.status, body: parsed, contentType: response.headers.get('content-type') };
-}
-
-function expectError(reply: Reply, status: number, field?: string): void {
-  expect({ status: reply.status, contentType: reply.contentType }).toEqual({
-    status,
-    contentType: expect.stringContaining('application/json'),
-  });
-  expect(reply.body).toEqual(
-    expect.objectContaining({ statusCode: status, error: expect.any(String), message: expect.any(String) }),
-  );
-  if (field !== undefined) expect(reply.body.field).toBe(field);
-}
-
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
-
-let users = 0;
-const newUser = (name: string) => `${name}-${++users}`;
-
-/** A stream read in the background: every frame is kept, none is lost to a timed-out read. */
-class Recorder {
-  readonly frames: SseFrame[] = [];
-  private readonly done: Promise<void>;
-
-  private constructor(
-    readonly user: string,
-    readonly stream: RawStream,
-  ) {
-    this.done = (async () => {
-      for (;;) {
-        try {
-          const frame = await stream.next(2 ** 31 - 1);
-          if (frame.comment === undefined) this.frames.push(frame);
-        } catch {
-          return;
-        }
-      }
-    })();
-  }
-
-  static async open(hub: TestHub, user: string): Promise<Recorder> {
-    const stream = await openRaw(`${hub.url}/v1/stream`, { headers: { authorization: `Bearer ${hub.userToken(user)}` } });
-    expect(stream.response.status).toBe(200);
-    const recorder = new Recorder(user, stream);
-    await recorder.waitFor('ready', 1);
-    return recorder;
-  }
-
-  /** The parsed data (the envelope) of every frame of this type, in order, with the frame's id. */
-  envelopes(type: string): Json[] {
-    return this.frames.filter((f) => f.event === type).map((f) => ({ ...JSON.parse(f.data!), frameId: f.id }));
-  }
-
-  async waitFor(type: string, count: number, timeoutMs = 5000): Promise<Json[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.filter((f) => f.event === type).length < count) {
-      if (Date.now() > deadline) {
-        throw new Error(
-          `${this.user}: ${count} "${type}" frame(s) expected within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`,
-        );
-      }
-      await sleep(10);
-    }
-    return this.envelopes(type);
-  }
-
-  async close(): Promise<void> {
-    this.stream.close();
-    await this.done;
-  }
-}
 
 /** Longer than a hand-over from the outbox takes (a kick after commit, else the relay's 1 s poll). */
 const SETTLE_MS = 1300;
@@ -128,26 +21,13 @@ const TYPE = 'test.note';
 
 // ---------------------------------------------------------------- tests
 
-type Backend = { name: string; setup: () => Promise<{ env: Record<string, string>; teardown: () => Promise<void> }> };
-
-const backends: Backend[] = [
-  { name: 'SQLite (embedded)', setup: async () => ({ env: {}, teardown: async () => undefined }) },
-  {
-    name: 'PostgreSQL',
-    setup: async () => {
-      const db: TestDatabase = await createTestDatabase();
-      return { env: { DATABASE_URL: db.url }, teardown: () => db.drop() };
-    },
-  },
-];
-
-describe.each(backends)('inbox on $name', ({ setup }) => {
+describe.each(BACKENDS)('inbox on $name', (backend) => {
   let hub: TestHub;
-  let teardown: () => Promise<void> = async () => undefined;
   const recorders: Recorder[] = [];
 
   const subscribe = async (user: string) => {
-    const recorder = await Recorder.open(hub, user);
+    // Envelopes with the frame's id as `frameId`, to compare with the envelope's own.
+    const recorder = await Recorder.open(hub, user, { frameIds: true });
     recorders.push(recorder);
     return recorder;
   };
@@ -180,17 +60,10 @@ describe.each(backends)('inbox on $name', ({ setup }) => {
   };
 
   beforeAll(async () => {
-    const backend = await setup();
-    teardown = backend.teardown;
-    hub = await startHub({ HEARTBEAT_MS: '3600000', ...backend.env });
+    hub = await startHubOn(backend, { HEARTBEAT_MS: '3600000' });
   });
-  afterEach(async () => {
-    await Promise.all(recorders.splice(0).map((r) => r.close()));
-  });
-  afterAll(async () => {
-    await hub?.close();
-    await teardown();
-  });
+  afterEach(() => Recorder.closeAll(recorders));
+  afterAll(() => hub?.close());
 
   describe('listing', () => {
     it('is empty for a user with no notifications', async () => {

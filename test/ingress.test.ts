@@ -10,12 +10,14 @@
  * Every event carries a sequence number in its data ({n}), so loss and
  * duplicates can be checked exactly.
  */
-import jwt from 'jsonwebtoken';
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TEST_SECRET } from './support/hub.js';
+import { withHubOutput } from './support/hub-output.js';
 import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
-import { openRaw, RawStream, SseFrame } from './support/sse.js';
+import { SEQUENCE_TYPE, SequenceRecorder } from './support/recorder.js';
+import { duplicates, notIncreasing, range } from './support/sequences.js';
+import { newUser } from './support/users.js';
+import { waitFor } from './support/wait.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -24,132 +26,21 @@ const TIMEOUT = 60_000;
 const INGRESS = 'herald:ingress';
 const DEAD = 'herald:ingress:dead';
 const GROUP = 'herald';
-const EVENT_TYPE = 'test.seq';
+/** The numbered events a SequenceRecorder collects. */
+const EVENT_TYPE = SEQUENCE_TYPE;
 const CLAIM_IDLE_MS = 1000;
 
-const userToken = (sub: string) => jwt.sign({ sub }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
-
-let users = 0;
-/** A user id no other test uses. */
-const newUser = (name: string) => `${name}-${process.pid}-${++users}`;
-
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
-
 const envelope = (user: string, n: number) => JSON.stringify({ type: EVENT_TYPE, recipients: [user], data: { n } });
-
-/** Event and entry ids are `<ms>-<seq>`: compared as two numbers. */
-function compareIds(a: string, b: string): number {
-  const [am, as = 0] = a.split('-').map(Number);
-  const [bm, bs = 0] = b.split('-').map(Number);
-  return am !== bm ? am - bm : as - bs;
-}
-
-function notIncreasing(ids: string[]): string[] {
-  const bad: string[] = [];
-  for (let i = 1; i < ids.length; i++) {
-    if (compareIds(ids[i - 1], ids[i]) >= 0) bad.push(`#${i}: ${ids[i - 1]} then ${ids[i]}`);
-  }
-  return bad;
-}
-
-function duplicates(ns: number[]): number[] {
-  const seen = new Set<number>();
-  const dups = new Set<number>();
-  for (const n of ns) (seen.has(n) ? dups : seen).add(n);
-  return [...dups];
-}
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  detail?: () => string | Promise<string>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${await detail()}` : ''}`);
-    }
-    await sleep(20);
-  }
-}
-
-interface Received {
-  n: number;
-  id: string;
-  envelopeId: string;
-}
-
-/**
- * Reads a raw stream in the background and records every frame (with no read
- * timeout: a timed-out `next()` of the support reader leaves a waiter behind
- * that swallows a later frame).
- */
-class Recorder {
-  readonly frames: SseFrame[] = [];
-  readonly events: Received[] = [];
-  readonly done: Promise<void>;
-
-  constructor(readonly stream: RawStream) {
-    this.done = (async () => {
-      for (;;) {
-        let frame: SseFrame;
-        try {
-          frame = await stream.next(2 ** 31 - 1);
-        } catch {
-          return;
-        }
-        if (frame.comment !== undefined) continue;
-        this.frames.push(frame);
-        if (frame.event === EVENT_TYPE) {
-          const body = JSON.parse(frame.data ?? 'null') as { id: string; data: { n: number } };
-          this.events.push({ n: body.data.n, id: frame.id ?? '', envelopeId: body.id });
-        }
-      }
-    })();
-  }
-
-  async close(): Promise<void> {
-    this.stream.close();
-    await this.done;
-  }
-}
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((stop) => stop()));
 
-/** Opens the user's raw stream on a hub and waits for its `ready`. */
-async function openStream(hub: HubProcess, user: string, query = ''): Promise<Recorder> {
-  const stream = await openRaw(`${hub.url}/v1/stream${query}`, {
-    headers: { authorization: `Bearer ${userToken(user)}` },
-  });
-  if (stream.response.status !== 200) {
-    throw new Error(`stream on ${hub.url} → ${stream.response.status} ${await stream.response.text()}`);
-  }
-  const recorder = new Recorder(stream);
+/** Opens the user's raw stream on a hub and waits for its `ready`, which must be the first frame. */
+async function openStream(hub: HubProcess, user: string, query = ''): Promise<SequenceRecorder> {
+  const recorder = await SequenceRecorder.open(hub, user, { query });
   cleanups.push(() => recorder.stream.close());
-  await waitFor(`ready on ${hub.url}`, () => recorder.frames.length > 0, 5000);
   expect(recorder.frames[0].event).toBe('ready');
   return recorder;
-}
-
-/** What a hub printed (without Nest's start-up chatter), for failure messages. */
-function outputOf(hub: HubProcess): string {
-  const lines = hub.output
-    .join('')
-    .replace(/\x1b\[[0-9;]*m/g, '')
-    .split('\n')
-    .filter((line) => line && !/\[(InstanceLoader|RoutesResolver|RouterExplorer|NestFactory)\]/.test(line));
-  return `--- hub ${hub.port} (pid ${hub.pid}) ---\n${lines.slice(-30).join('\n')}`;
-}
-
-async function withHubOutput(hubs: () => HubProcess[], body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (err) {
-    if (err instanceof Error) err.message += `\n\n${hubs().map(outputOf).join('\n')}`;
-    throw err;
-  }
 }
 
 /** The group's pending count and last-delivered id. */

@@ -5,7 +5,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { openRaw } from './support/sse.js';
-import { startHub, TEST_SECRET, TestHub } from './support/hub.js';
+import { startHub, TestHub } from './support/hub.js';
+import { TEST_SECRET } from './support/tokens.js';
+import { waitFor } from './support/wait.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -30,14 +32,6 @@ const postJson = (url: string, body: unknown, contentType = 'application/json') 
     headers: { 'content-type': contentType },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-
-async function eventually(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** The claims of a token the hub minted, checked to be HS256. */
 function claimsOf(token: string): jwt.JwtPayload {
@@ -273,11 +267,12 @@ describe('operations', () => {
       for (const path of failing) await (await fetch(`${hub.url}${path}`)).body?.cancel();
 
       const logged = () => hub.logs.lines.slice(before);
-      await eventually(
+      await waitFor(
+        'a request line for every request',
         () =>
           logged().filter((line) => /GET \/(v1\/stream|health\/live|no\/such\/path)\?/.test(line)).length >=
           paths.length + failing.length,
-        'a request line for every request',
+        5000,
       );
       const leaks = logged().filter((line) => secrets.some((secret) => line.includes(secret)));
       expect(leaks).toEqual([]);
@@ -288,7 +283,7 @@ describe('operations', () => {
     it('the redaction marker is readable as [redacted] in the log line', async () => {
       const before = hub.logs.lines.length;
       await (await fetch(`${hub.url}/health/live?access_token=${hub.userToken('reader')}`)).body?.cancel();
-      await eventually(() => hub.logs.lines.slice(before).some((line) => line.includes('/health/live')), 'the request line');
+      await waitFor('the request line', () => hub.logs.lines.slice(before).some((line) => line.includes('/health/live')), 5000);
       expect(hub.logs.lines.slice(before).find((line) => line.includes('/health/live'))).toContain(
         'access_token=[redacted]',
       );

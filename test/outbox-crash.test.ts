@@ -19,31 +19,25 @@
  * entry, and must not store it a second time).
  */
 import { Redis } from 'ioredis';
-import jwt from 'jsonwebtoken';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { TEST_SECRET } from './support/hub.js';
+import { ISO, Json } from './support/http.js';
 import { createTestDatabase, TestDatabase } from './support/postgres.js';
 import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
-import { openRaw, RawStream, SseFrame } from './support/sse.js';
+import { Recorder } from './support/recorder.js';
+import { serviceToken, userToken } from './support/tokens.js';
+import { newUser } from './support/users.js';
 
 // ---------------------------------------------------------------- helpers
-
-type Json = any;
 
 const TIMEOUT = 40_000;
 /** Longer than the relay's poll (1 s): a second hand-over of the same entry would show within it. */
 const SETTLE_MS = 1300;
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
-
-const userToken = (sub: string) => jwt.sign({ sub }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
-const serviceToken = () => jwt.sign({ sub: 'crash-test', scope: 'events:publish' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
-
-let users = 0;
-const newUser = (name: string) => `${name}-${process.pid}-${++users}`;
+/** How long a frame (`ready` included) may take to arrive on a stream. */
+const FRAME_WAIT_MS = 8000;
 
 async function request(url: string, method: string, token: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const response = await fetch(url, {
@@ -53,53 +47,6 @@ async function request(url: string, method: string, token: string, body?: unknow
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
-
-/** A stream read in the background: every frame is kept. */
-class Recorder {
-  readonly frames: SseFrame[] = [];
-  readonly done: Promise<void>;
-
-  private constructor(
-    readonly label: string,
-    readonly stream: RawStream,
-  ) {
-    this.done = (async () => {
-      for (;;) {
-        try {
-          const frame = await stream.next(2 ** 31 - 1);
-          if (frame.comment === undefined) this.frames.push(frame);
-        } catch {
-          return;
-        }
-      }
-    })();
-  }
-
-  static async open(baseUrl: string, user: string, lastEventId?: string): Promise<Recorder> {
-    const headers: Record<string, string> = { authorization: `Bearer ${userToken(user)}` };
-    if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-    const stream = await openRaw(`${baseUrl}/v1/stream`, { headers });
-    expect(stream.response.status).toBe(200);
-    const recorder = new Recorder(user, stream);
-    await recorder.waitFor((f) => f.event === 'ready');
-    return recorder;
-  }
-
-  async waitFor(predicate: (frame: SseFrame) => boolean, timeoutMs = 8000): Promise<SseFrame> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.frames.find(predicate);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`${this.label}: no such frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`);
-      await sleep(10);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.stream.close();
-    await this.done;
-  }
 }
 
 /** Resolves once the process is gone (it killed itself), or rejects. */
@@ -171,7 +118,7 @@ describe('a crash between commit and delivery', () => {
     redis = await startRedis();
   });
   afterEach(async () => {
-    await Promise.all(recorders.splice(0).map((r) => r.close()));
+    await Recorder.closeAll(recorders);
     await Promise.all(hubs.splice(0).map((h) => h.kill('SIGKILL')));
   });
   afterAll(async () => {
@@ -186,8 +133,8 @@ describe('a crash between commit and delivery', () => {
     await hub.ready();
     return hub;
   };
-  const subscribe = async (baseUrl: string, user: string, lastEventId?: string) => {
-    const recorder = await Recorder.open(baseUrl, user, lastEventId);
+  const subscribe = async (hub: HubProcess, user: string, lastEventId?: string) => {
+    const recorder = await Recorder.open(hub, user, { lastEventId, readyTimeoutMs: FRAME_WAIT_MS });
     recorders.push(recorder);
     return recorder;
   };
@@ -220,14 +167,14 @@ describe('a crash between commit and delivery', () => {
       // Writing a post persists no event: the fault stays quiet.
       const post = await request(`${first.url}/v1/posts`, 'POST', userToken(alice), { title: 'Crash course', body: 'Read me.' });
       expect(post.status).toBe(201);
-      const before = await subscribe(first.url, alice);
+      const before = await subscribe(first, alice);
       const readyId = before.frames[0].id;
       let resumeFrom: string;
       if (withRedis) {
         // An event alice gets before the crash (not persisted: no fault); she resumes after it.
-        const earlier = await request(`${first.url}/v1/events`, 'POST', serviceToken(), { type: 'before.crash', recipients: [alice], persist: false });
+        const earlier = await request(`${first.url}/v1/events`, 'POST', serviceToken('crash-test'), { type: 'before.crash', recipients: [alice], persist: false });
         expect(earlier.status).toBe(202);
-        resumeFrom = (await before.waitFor((f) => f.event === 'before.crash')).id!;
+        resumeFrom = (await before.waitForFrame((f) => f.event === 'before.crash', FRAME_WAIT_MS)).id!;
         expect(resumeFrom).not.toBe(readyId);
       } else {
         // The embedded replay log starts afresh with each process: alice had seen nothing yet.
@@ -247,7 +194,7 @@ describe('a crash between commit and delivery', () => {
         expectedData = { postId: post.body.id, commentId: expect.any(String), authorId: bob, excerpt: text };
       } else if (trigger === 'publish') {
         await expect(
-          request(`${first.url}/v1/events`, 'POST', serviceToken(), { type: 'crash.test', recipients: [alice], data: { text }, persist: true }),
+          request(`${first.url}/v1/events`, 'POST', serviceToken('crash-test'), { type: 'crash.test', recipients: [alice], data: { text }, persist: true }),
         ).rejects.toThrow();
         expectedType = 'crash.test';
         expectedData = { text };
@@ -282,9 +229,9 @@ describe('a crash between commit and delivery', () => {
       // process and the relay may hand it over later; the dedupe key covers a second hand-over.)
       if (!withRedis) expect((await tableCounts(where)).outbox).toBe(0);
 
-      const after = await subscribe(second.url, alice, resumeFrom);
+      const after = await subscribe(second, alice, resumeFrom);
       expect(after.frames[0].id).toBe(resumeFrom);
-      const frame = await after.waitFor((f) => f.event === expectedType);
+      const frame = await after.waitForFrame((f) => f.event === expectedType, FRAME_WAIT_MS);
       await sleep(SETTLE_MS);
       // Exactly once, and nothing from before the crash again.
       expect(after.frames.map((f) => f.event)).toEqual(['ready', expectedType]);
@@ -337,7 +284,7 @@ describe('a crash between commit and delivery', () => {
       expect(await tableCounts(where)).toEqual({ ...stored, outbox: 0 });
 
       // A stream that had already seen it resumes with nothing to replay.
-      const caughtUp = await subscribe(second.url, alice, frame.id);
+      const caughtUp = await subscribe(second, alice, frame.id);
       await sleep(300);
       expect(caughtUp.frames.map((f) => f.event)).toEqual(['ready']);
     },

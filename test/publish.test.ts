@@ -2,7 +2,8 @@
 // Every rejection names its field, and a rejected publish delivers nothing.
 import jwt from 'jsonwebtoken';
 import { openRaw, RawStream, SseFrame } from './support/sse.js';
-import { startHub, TEST_SECRET, TestHub } from './support/hub.js';
+import { startHub, TestHub } from './support/hub.js';
+import { TEST_SECRET } from './support/tokens.js';
 
 // ---------------------------------------------------------------- helpers
 

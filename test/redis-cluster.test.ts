@@ -6,27 +6,16 @@
 // single Redis.
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import jwt from 'jsonwebtoken';
 import { Cluster, Redis } from 'ioredis';
-import { TEST_SECRET } from './support/hub.js';
+import { publish } from './support/http.js';
+import { tail, waitUntil } from './support/hub-output.js';
 import { freePort, HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
-import { openRaw, RawStream, SseFrame } from './support/sse.js';
+import { Recorder } from './support/recorder.js';
+import { expectIncreasing } from './support/sequences.js';
+import { envelopeOf, openRaw } from './support/sse.js';
+import { userToken } from './support/tokens.js';
 
 // ---------------------------------------------------------------- helpers
-
-const userToken = (sub: string) => jwt.sign({ sub }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
-const SERVICE_TOKEN = jwt.sign({ sub: 'svc', scope: 'events:publish' }, TEST_SECRET, {
-  algorithm: 'HS256',
-  expiresIn: 3600,
-});
-
-function publish(hub: HubProcess, body: unknown): Promise<Response> {
-  return fetch(`${hub.url}/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-}
 
 async function publishOk(hub: HubProcess, body: { type: string; recipients: string[]; data?: object }): Promise<void> {
   const response = await publish(hub, body);
@@ -34,73 +23,6 @@ async function publishOk(hub: HubProcess, body: { type: string; recipients: stri
     throw new Error(`publish on ${hub.port} answered ${response.status}: ${await response.text()}\n${tail(hub)}`);
   }
   expect(await response.json()).toEqual({ accepted: new Set(body.recipients).size });
-}
-
-function tail(hub: HubProcess, lines = 25): string {
-  return hub.output.join('').split('\n').slice(-lines).join('\n');
-}
-
-async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs: number,
-  hubs: HubProcess[] = [],
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await Promise.resolve(check()).catch(() => false)) return;
-    if (Date.now() > deadline) {
-      const outputs = hubs.map((h) => `--- hub ${h.port} output (tail):\n${tail(h)}`).join('\n');
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${outputs}`);
-    }
-    await sleep(25);
-  }
-}
-
-const envelopeOf = (frame: SseFrame) =>
-  JSON.parse(frame.data!) as { id: string; type: string; data: Record<string, unknown>; createdAt: string };
-
-/** Reads every frame of a stream as it arrives. */
-interface Tap {
-  stream: RawStream;
-  frames: SseFrame[];
-  ended: boolean;
-  /** Published events (not ready/reset/expired, not comments), optionally of one type. */
-  events(type?: string): SseFrame[];
-}
-
-function tap(stream: RawStream): Tap {
-  const t: Tap = {
-    stream,
-    frames: [],
-    ended: false,
-    events: (type) =>
-      t.frames.filter(
-        (f) => f.event !== undefined && !['ready', 'reset', 'expired'].includes(f.event) && (!type || f.event === type),
-      ),
-  };
-  void (async () => {
-    for (;;) {
-      try {
-        t.frames.push(await stream.next(10_000));
-      } catch {
-        if (stream.ended()) break;
-      }
-    }
-    t.ended = true;
-  })();
-  return t;
-}
-
-function expectIncreasing(ids: string[]): void {
-  const key = (id: string) => id.split('-').map(Number) as [number, number?];
-  for (let i = 1; i < ids.length; i++) {
-    const [aMs, aSeq = 0] = key(ids[i - 1]);
-    const [bMs, bSeq = 0] = key(ids[i]);
-    if (!(bMs > aMs || (bMs === aMs && bSeq > aSeq))) {
-      throw new Error(`event ids not strictly increasing at ${i}: ${ids[i - 1]} then ${ids[i]}`);
-    }
-  }
 }
 
 function redisCli(args: string[]): string {
@@ -119,20 +41,13 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
   let a: HubProcess;
   let b: HubProcess;
   let hubs: HubProcess[];
-  const open: Tap[] = [];
+  const open: Recorder[] = [];
 
-  /** Opens a stream (Bearer token, optional Last-Event-ID) and waits for `ready`. */
-  async function subscribe(hub: HubProcess, user: string, lastEventId?: string): Promise<Tap> {
-    const headers: Record<string, string> = { authorization: `Bearer ${userToken(user)}` };
-    if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-    const stream = await openRaw(`${hub.url}/v1/stream`, { headers });
-    if (stream.response.status !== 200) {
-      throw new Error(`stream for ${user} on ${hub.port}: ${stream.response.status} ${await stream.response.text()}\n${tail(hub)}`);
-    }
-    const t = tap(stream);
-    open.push(t);
-    await waitUntil(() => t.frames.some((f) => f.event === 'ready'), `ready on ${user}'s stream`, 5000, [hub]);
-    return t;
+  /** Opens a stream (Bearer token, optional Last-Event-ID), keeping every frame, comments too, and waits for `ready`. */
+  async function subscribe(hub: HubProcess, user: string, lastEventId?: string): Promise<Recorder> {
+    const recorder = await Recorder.open(hub, user, { comments: true, lastEventId, readyTimeoutMs: 5000, detail: () => tail(hub) });
+    open.push(recorder);
+    return recorder;
   }
 
   /** The node (index) that serves a key's slot, from CLUSTER SLOTS. */
@@ -199,7 +114,7 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
 
   it('delivers, across instances, each of 30 users exactly their events in order, users spread over all three nodes', async () => {
     const users = Array.from({ length: 30 }, (_, i) => `user${i}`);
-    const taps = new Map<string, Tap>();
+    const taps = new Map<string, Recorder>();
     await Promise.all(users.map(async (u) => taps.set(u, await subscribe(a, u))));
     // The users' slots are spread over all three masters.
     const owners = await Promise.all(users.map((u) => ownerOf(`herald:log:{${u}}`)));
@@ -222,14 +137,14 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
     }
     const count = (u: string) => expected.get(u)!.length;
     await waitUntil(
-      () => users.every((u) => taps.get(u)!.events().length >= count(u)),
+      () => users.every((u) => taps.get(u)!.published().length >= count(u)),
       'every user to get all their events',
       10_000,
       hubs,
     );
     await sleep(300); // a stray or duplicated event would show now
     for (const u of users) {
-      const events = taps.get(u)!.events();
+      const events = taps.get(u)!.published();
       // Exactly their events: none missing, none extra, none from another user.
       expect(events.map((f) => envelopeOf(f).data.tag).sort()).toEqual([...expected.get(u)!].sort());
       // In the order they were published, per round (a private event is awaited before the group one).
@@ -244,12 +159,12 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
   it('keeps each user\'s log and channel in the user\'s slot, and subscribes with sharded pub/sub on the owning node', async () => {
     const alice = await subscribe(a, 'alice');
     await publishOk(b, { type: 'slot.check', recipients: ['alice'], data: {} });
-    await waitUntil(() => alice.events('slot.check').length === 1, 'alice\'s event', 5000, hubs);
+    await waitUntil(() => alice.published('slot.check').length === 1, 'alice\'s event', 5000, hubs);
 
     // The log exists on the cluster, holds the event, and lives on the node of its slot.
     expect(await cluster.exists('herald:log:{alice}')).toBe(1);
     const entries = await cluster.xrange('herald:log:{alice}', '-', '+');
-    expect(entries.map(([id]) => id)).toContain(alice.events('slot.check')[0].id);
+    expect(entries.map(([id]) => id)).toContain(alice.published('slot.check')[0].id);
     const owner = await ownerOf('herald:log:{alice}');
     expect(await direct[owner].exists('herald:log:{alice}')).toBe(1);
     // Any other node redirects to the owner.
@@ -280,8 +195,8 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
   it('replays with Last-Event-ID on the other instance: exactly the missed events, then live, while events keep coming', async () => {
     const first = await subscribe(a, 'carol');
     for (let n = 1; n <= 3; n++) await publishOk(b, { type: 'carol.seq', recipients: ['carol'], data: { n } });
-    await waitUntil(() => first.events().length === 3, 'carol\'s first 3 events on A', 5000, hubs);
-    const lastSeen = first.events()[2].id!;
+    await waitUntil(() => first.published().length === 3, 'carol\'s first 3 events on A', 5000, hubs);
+    const lastSeen = first.published()[2].id!;
     first.stream.close();
 
     // Keep publishing (on A) while carol is away and while she reconnects to B.
@@ -299,11 +214,11 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
       stop = true;
       await publisher;
       const total = n;
-      await waitUntil(() => second.events().length >= total - 3, `carol's events 4..${total} on B`, 5000, hubs);
+      await waitUntil(() => second.published().length >= total - 3, `carol's events 4..${total} on B`, 5000, hubs);
       await sleep(200);
-      expect(second.events().map((f) => envelopeOf(f).data.n)).toEqual(Array.from({ length: total - 3 }, (_, i) => i + 4));
+      expect(second.published().map((f) => envelopeOf(f).data.n)).toEqual(Array.from({ length: total - 3 }, (_, i) => i + 4));
       expect(second.frames.filter((f) => f.event === 'reset')).toEqual([]);
-      expectIncreasing([lastSeen, ...second.events().map((f) => f.id!)]);
+      expectIncreasing([lastSeen, ...second.published().map((f) => f.id!)]);
       expect(total).toBeGreaterThan(10);
     } finally {
       stop = true;
@@ -320,7 +235,7 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
     const { ticket } = (await issued.json()) as { ticket: string };
     const stream = await openRaw(`${b.url}/v1/stream?ticket=${encodeURIComponent(ticket)}`);
     expect(stream.response.status).toBe(200);
-    const t = tap(stream);
+    const t = new Recorder(stream, 'dora', { comments: true });
     open.push(t);
     await waitUntil(() => t.frames.some((f) => f.event === 'ready'), 'ready on the ticket stream', 5000, hubs);
     expect(JSON.parse(t.frames.find((f) => f.event === 'ready')!.data!).userId).toBe('dora');
@@ -333,9 +248,9 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
     const envelope = { type: 'from.ingress', recipients: ['erin', 'frank', 'nobody-online'], data: { k: 'v' } };
     const entryId = await cluster.xadd('herald:ingress', '*', 'envelope', JSON.stringify(envelope));
     expect(entryId).toBeTruthy();
-    await waitUntil(() => erin.events('from.ingress').length === 1, 'the ingress entry on erin\'s stream (A)', 5000, hubs);
-    await waitUntil(() => frank.events('from.ingress').length === 1, 'the ingress entry on frank\'s stream (B)', 5000, hubs);
-    expect(envelopeOf(erin.events('from.ingress')[0]).data).toEqual({ k: 'v' });
+    await waitUntil(() => erin.published('from.ingress').length === 1, 'the ingress entry on erin\'s stream (A)', 5000, hubs);
+    await waitUntil(() => frank.published('from.ingress').length === 1, 'the ingress entry on frank\'s stream (B)', 5000, hubs);
+    expect(envelopeOf(erin.published('from.ingress')[0]).data).toEqual({ k: 'v' });
     // Stored for the recipient who was not online, too, and acknowledged.
     expect(await cluster.xlen('herald:log:{nobody-online}')).toBe(1);
     await waitUntil(
@@ -345,8 +260,8 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
       hubs,
     );
     await sleep(1500); // past INGRESS_CLAIM_IDLE_MS: a wrongful re-claim would deliver it again
-    expect(erin.events('from.ingress')).toHaveLength(1);
-    expect(frank.events('from.ingress')).toHaveLength(1);
+    expect(erin.published('from.ingress')).toHaveLength(1);
+    expect(frank.published('from.ingress')).toHaveLength(1);
   }, 20_000);
 
   it('resubscribes the open streams of users in different slots when the nodes drop the subscription connections, losing nothing published meanwhile', async () => {
@@ -383,7 +298,7 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
     expect(killed).toBeGreaterThanOrEqual(new Set(owners).size);
 
     // Every accepted event reaches its user's open stream, in order, once.
-    const seqs = (i: number) => taps[i].events('around.drop').map((f) => envelopeOf(f).data.seq as number);
+    const seqs = (i: number) => taps[i].published('around.drop').map((f) => envelopeOf(f).data.seq as number);
     try {
       await waitUntil(
         () => users.every((u, i) => seqs(i).length >= accepted.get(u)!.length),
@@ -406,7 +321,7 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
     // And live delivery goes on.
     for (const [i, u] of users.entries()) {
       await publishOk(b, { type: 'after.drop', recipients: [u], data: {} });
-      await waitUntil(() => taps[i].events('after.drop').length === 1, `${u}'s next live event`, 3000, hubs);
+      await waitUntil(() => taps[i].published('after.drop').length === 1, `${u}'s next live event`, 3000, hubs);
     }
   }, 30_000);
 
@@ -416,7 +331,7 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
     await cluster.xadd('herald:ingress', '*', 'envelope', JSON.stringify({ type: 'ok', recipients: ['gina'], extra: 1 }));
     await cluster.xadd('herald:ingress', '*', 'other', 'field');
     await cluster.xadd('herald:ingress', '*', 'envelope', JSON.stringify({ type: 'after.dead', recipients: ['gina'], data: {} }));
-    await waitUntil(() => gina.events('after.dead').length === 1, 'a valid entry after three invalid ones', 5000, hubs);
+    await waitUntil(() => gina.published('after.dead').length === 1, 'a valid entry after three invalid ones', 5000, hubs);
     await waitUntil(async () => (await cluster.xlen('herald:ingress:dead')) === 3, '3 dead letters', 5000, hubs);
     const reasons = (await cluster.xrange('herald:ingress:dead', '-', '+')).map(([, fields]) => {
       const record: Record<string, string> = {};
@@ -424,6 +339,6 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
       return record.reason;
     });
     expect(reasons).toEqual([expect.stringMatching(/json/i), expect.stringMatching(/extra/), expect.stringMatching(/envelope/)]);
-    expect(gina.events()).toHaveLength(1);
+    expect(gina.published()).toHaveLength(1);
   });
 });

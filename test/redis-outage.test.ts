@@ -7,12 +7,15 @@
 // restart: readiness, live delivery to the very same open streams (resubscription),
 // every event accepted from the first moment on (or, as Redis came back empty, an
 // honest `reset` and the inbox), new streams, and the Redis ingress.
-import jwt from 'jsonwebtoken';
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TEST_SECRET } from './support/hub.js';
+import { publish } from './support/http.js';
+import { tail, waitUntil } from './support/hub-output.js';
 import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
-import { openRaw, RawStream, SseFrame } from './support/sse.js';
+import { Recorder } from './support/recorder.js';
+import { expectIncreasing } from './support/sequences.js';
+import { envelopeOf, openRaw } from './support/sse.js';
+import { userToken } from './support/tokens.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -24,105 +27,16 @@ const RECOVER_MS = 10_000;
 /** How long the first outage lasts. */
 const OUTAGE_MS = 4_000;
 
-const userToken = (sub: string) => jwt.sign({ sub }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
-const SERVICE_TOKEN = jwt.sign({ sub: 'svc', scope: 'events:publish' }, TEST_SECRET, {
-  algorithm: 'HS256',
-  expiresIn: 3600,
-});
-
-function publish(hub: HubProcess, body: unknown): Promise<Response> {
-  return fetch(`${hub.url}/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-}
-
-/** The last lines a hub printed, for failure messages. */
-function tail(hub: HubProcess, lines = 25): string {
-  return hub.output.join('').split('\n').slice(-lines).join('\n');
-}
-
-/** Polls `check` until it holds; the error names `what` and shows what the hubs printed. */
-async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs: number,
-  hubs: HubProcess[] = [],
-): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await Promise.resolve(check()).catch(() => false)) return Date.now() - started;
-    if (Date.now() - started > timeoutMs) {
-      const outputs = hubs.map((h) => `--- hub ${h.port} output (tail):\n${tail(h)}`).join('\n');
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${outputs}`);
-    }
-    await sleep(25);
-  }
-}
-
 const status = async (url: string) => (await fetch(url)).status;
 
-/** The parsed `data` of an event frame. */
-const envelopeOf = (frame: SseFrame) => JSON.parse(frame.data!) as { id: string; type: string; data: Record<string, unknown> };
+/** The `: ping` heartbeats a stream (recorded with its comments) received so far. */
+const pings = (stream: Recorder) => stream.frames.filter((f) => f.comment === 'ping').length;
 
-/**
- * Reads every frame of a stream as it comes, so a test can look at all of them
- * (events and `: ping` comments) at any moment, and know whether it ended.
- */
-interface Tap {
-  stream: RawStream;
-  frames: SseFrame[];
-  ended: boolean;
-  /** Frames that are published events (not ready/reset/expired, not comments). */
-  events(type?: string): SseFrame[];
-  pings(): number;
-}
-
-function tap(stream: RawStream): Tap {
-  const t: Tap = {
-    stream,
-    frames: [],
-    ended: false,
-    events: (type) =>
-      t.frames.filter(
-        (f) => f.event !== undefined && !['ready', 'reset', 'expired'].includes(f.event) && (!type || f.event === type),
-      ),
-    pings: () => t.frames.filter((f) => f.comment === 'ping').length,
-  };
-  void (async () => {
-    for (;;) {
-      try {
-        t.frames.push(await stream.next(10_000));
-      } catch {
-        if (stream.ended()) break;
-      }
-    }
-    t.ended = true;
-  })();
-  return t;
-}
-
-/** Opens a stream for `user` and waits for its `ready` frame. */
-async function subscribe(hub: HubProcess, user: string, open: Tap[]): Promise<Tap> {
-  const stream = await openRaw(`${hub.url}/v1/stream`, { headers: { authorization: `Bearer ${userToken(user)}` } });
-  expect(stream.response.status).toBe(200);
-  const t = tap(stream);
-  open.push(t);
-  await waitUntil(() => t.frames.some((f) => f.event === 'ready'), `ready on ${user}'s stream`, 3000, [hub]);
-  return t;
-}
-
-/** Strictly increasing event ids (the `<ms>-<seq>` shape of the hub). */
-function expectIncreasing(ids: string[]): void {
-  const key = (id: string) => id.split('-').map(Number) as [number, number?];
-  for (let i = 1; i < ids.length; i++) {
-    const [aMs, aSeq = 0] = key(ids[i - 1]);
-    const [bMs, bSeq = 0] = key(ids[i]);
-    if (!(bMs > aMs || (bMs === aMs && bSeq > aSeq))) {
-      throw new Error(`event ids not strictly increasing at ${i}: ${ids[i - 1]} then ${ids[i]}`);
-    }
-  }
+/** Opens a stream for `user`, keeping every frame (events and `: ping` comments), and waits for its `ready` frame. */
+async function subscribe(hub: HubProcess, user: string, open: Recorder[]): Promise<Recorder> {
+  const recorder = await Recorder.open(hub, user, { comments: true, readyTimeoutMs: 3000, detail: () => tail(hub) });
+  open.push(recorder);
+  return recorder;
 }
 
 const alive = (pid: number) => {
@@ -141,9 +55,9 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
   let a: HubProcess;
   let b: HubProcess;
   let hubs: HubProcess[];
-  const open: Tap[] = [];
+  const open: Recorder[] = [];
   /** Alice's one stream on A, opened before the outage and never reconnected. */
-  let alice: Tap;
+  let alice: Recorder;
   let pidA: number;
   let pidB: number;
 
@@ -169,8 +83,8 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
       const response = await publish(b, { type: 'before.outage', recipients: ['alice'], data: { n: i } });
       expect(response.status).toBe(202);
     }
-    await waitUntil(() => alice.events('before.outage').length === 3, 'the 3 events before the outage', 5000, hubs);
-    expect(alice.events('before.outage').map((f) => envelopeOf(f).data.n)).toEqual([1, 2, 3]);
+    await waitUntil(() => alice.published('before.outage').length === 3, 'the 3 events before the outage', 5000, hubs);
+    expect(alice.published('before.outage').map((f) => envelopeOf(f).data.n)).toEqual([1, 2, 3]);
   });
 
   it('while Redis is down: not ready, still live, publishes and new streams get 503 JSON, open streams stay open with heartbeats', async () => {
@@ -206,8 +120,8 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
     expect(await refused.response.json()).toEqual(expect.objectContaining({ statusCode: 503 }));
 
     // Alice's open stream stays open: heartbeats keep coming, nothing else does.
-    const pingsBefore = alice.pings();
-    await waitUntil(() => alice.pings() >= pingsBefore + 3, '3 heartbeats on alice\'s open stream during the outage', 4 * HEARTBEAT_MS + 2000, hubs);
+    const pingsBefore = pings(alice);
+    await waitUntil(() => pings(alice) >= pingsBefore + 3, '3 heartbeats on alice\'s open stream during the outage', 4 * HEARTBEAT_MS + 2000, hubs);
     expect(alice.ended).toBe(false);
     const duringOutage = alice.frames.slice(framesAtKill);
     expect(duringOutage.filter((f) => f.comment !== 'ping')).toEqual([]);
@@ -268,7 +182,7 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
     // Either way nothing is lost in silence: with no reset every accepted event
     // arrives; after a reset, everything accepted from some point on arrives, in
     // order, and every accepted event is in alice's inbox (they are persisted).
-    const seqsOnAlice = () => alice.events('after.restart').map((f) => envelopeOf(f).data.seq as number);
+    const seqsOnAlice = () => alice.published('after.restart').map((f) => envelopeOf(f).data.seq as number);
     const resets = () => alice.frames.filter((f) => f.event === 'reset');
     const lastAccepted = accepted[accepted.length - 1];
     try {
@@ -296,8 +210,8 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
     // The event stored in the outbox during the outage was delivered too, or is
     // covered by the reset (it is in the inbox either way).
     expect(inbox.items.some((i) => i.type === 'kept.in.outbox')).toBe(true);
-    if (resets().length === 0) expect(alice.events('kept.in.outbox')).toHaveLength(1);
-    expectIncreasing(alice.events().map((f) => f.id!));
+    if (resets().length === 0) expect(alice.published('kept.in.outbox')).toHaveLength(1);
+    expectIncreasing(alice.published().map((f) => f.id!));
     // The same stream throughout: one ready, never ended.
     expect(alice.frames.filter((f) => f.event === 'ready')).toHaveLength(1);
     expect(alice.ended).toBe(false);
@@ -305,18 +219,18 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
 
   it('after Redis returns: alice\'s same stream receives live events again (resubscribed), new streams and the ingress work on both hubs', async () => {
     // Live: an event published now can only arrive through the renewed subscription.
-    const before = alice.events().length;
+    const before = alice.published().length;
     expect((await publish(b, { type: 'live.again', recipients: ['alice'], data: { n: 1 } })).status).toBe(202);
-    await waitUntil(() => alice.events('live.again').length === 1, 'a live event on alice\'s same stream on A', 3000, hubs);
-    expect(alice.events().length).toBe(before + 1);
+    await waitUntil(() => alice.published('live.again').length === 1, 'a live event on alice\'s same stream on A', 3000, hubs);
+    expect(alice.published().length).toBe(before + 1);
 
     // New streams work on both instances, across instances.
     const bobOnA = await subscribe(a, 'bob', open);
     const carolOnB = await subscribe(b, 'carol', open);
     expect((await publish(b, { type: 'new.stream', recipients: ['bob'], data: {} })).status).toBe(202);
     expect((await publish(a, { type: 'new.stream', recipients: ['carol'], data: {} })).status).toBe(202);
-    await waitUntil(() => bobOnA.events('new.stream').length === 1, 'bob (on A) gets an event published on B', 3000, hubs);
-    await waitUntil(() => carolOnB.events('new.stream').length === 1, 'carol (on B) gets an event published on A', 3000, hubs);
+    await waitUntil(() => bobOnA.published('new.stream').length === 1, 'bob (on A) gets an event published on B', 3000, hubs);
+    await waitUntil(() => carolOnB.published('new.stream').length === 1, 'carol (on B) gets an event published on A', 3000, hubs);
 
     // The ingress consumer group was lost with the data; it must be read again.
     const direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
@@ -324,14 +238,14 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
       const envelope = { type: 'via.ingress', recipients: ['alice', 'bob', 'carol'], data: { from: 'xadd' } };
       await direct.xadd('herald:ingress', '*', 'envelope', JSON.stringify(envelope));
       for (const [name, t] of [['alice', alice], ['bob', bobOnA], ['carol', carolOnB]] as const) {
-        await waitUntil(() => t.events('via.ingress').length === 1, `the ingress entry on ${name}'s stream`, 5000, hubs);
-        expect(envelopeOf(t.events('via.ingress')[0]).data).toEqual({ from: 'xadd' });
+        await waitUntil(() => t.published('via.ingress').length === 1, `the ingress entry on ${name}'s stream`, 5000, hubs);
+        expect(envelopeOf(t.published('via.ingress')[0]).data).toEqual({ from: 'xadd' });
       }
 
       // An invalid entry is dead-lettered and the consumer carries on.
       await direct.xadd('herald:ingress', '*', 'envelope', '{not json');
       await direct.xadd('herald:ingress', '*', 'envelope', JSON.stringify({ ...envelope, type: 'after.dead', recipients: ['bob'] }));
-      await waitUntil(() => bobOnA.events('after.dead').length === 1, 'a valid entry after an invalid one', 5000, hubs);
+      await waitUntil(() => bobOnA.published('after.dead').length === 1, 'a valid entry after an invalid one', 5000, hubs);
       const dead = await direct.xrange('herald:ingress:dead', '-', '+');
       expect(dead).toHaveLength(1);
       expect(dead[0][1].join(' ')).toMatch(/json/i);
@@ -341,7 +255,7 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
 
     // Exactly once: nothing arrived twice on alice's stream.
     await sleep(300);
-    expect(alice.events('via.ingress')).toHaveLength(1);
+    expect(alice.published('via.ingress')).toHaveLength(1);
   }, 30_000);
 
   it('survives a second outage the same way, still on the same open stream', async () => {
@@ -361,7 +275,7 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
       async () => {
         const seq = accepted.length + 1000;
         if ((await publish(b, { type: 'second.back', recipients: ['alice'], data: { seq } })).status === 202) accepted.push(seq);
-        return alice.events('second.back').length > 0;
+        return alice.published('second.back').length > 0;
       },
       'a live event on alice\'s stream after the second outage',
       RECOVER_MS,
@@ -370,12 +284,12 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
     for (let seq = 1; seq <= 5; seq++) {
       expect((await publish(b, { type: 'second.after', recipients: ['alice'], data: { seq } })).status).toBe(202);
     }
-    await waitUntil(() => alice.events('second.after').length === 5, '5 events after the second outage', 3000, hubs);
-    expect(alice.events('second.after').map((f) => envelopeOf(f).data.seq)).toEqual([1, 2, 3, 4, 5]);
-    expect(alice.events('second.outage')).toEqual([]);
+    await waitUntil(() => alice.published('second.after').length === 5, '5 events after the second outage', 3000, hubs);
+    expect(alice.published('second.after').map((f) => envelopeOf(f).data.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(alice.published('second.outage')).toEqual([]);
     expect(alice.ended).toBe(false);
     expect(alice.frames.filter((f) => f.event === 'ready')).toHaveLength(1);
-    expectIncreasing(alice.events().map((f) => f.id!));
+    expectIncreasing(alice.published().map((f) => f.id!));
   }, 30_000);
 
   it('loses nothing when only the subscription connection drops (Redis keeps its data) while events keep coming', async () => {
@@ -404,7 +318,7 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
       await Promise.all(publishers);
       direct.disconnect();
     }
-    const delivered = () => alice.events('sub.drop').map((f) => envelopeOf(f).data.seq as number);
+    const delivered = () => alice.published('sub.drop').map((f) => envelopeOf(f).data.seq as number);
     // Both publishers interleave, so the order to expect is the order of the ids.
     try {
       await waitUntil(() => delivered().length >= accepted.length, `all ${accepted.length} accepted events on alice's stream`, 5000, hubs);
@@ -413,7 +327,7 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
       throw new Error(`${(err as Error).message}\nmissing seqs: ${accepted.filter((s) => !got.has(s)).join(',')}`);
     }
     expect([...delivered()].sort((x, y) => x - y)).toEqual([...accepted].sort((x, y) => x - y));
-    expectIncreasing(alice.events().map((f) => f.id!));
+    expectIncreasing(alice.published().map((f) => f.id!));
     expect(alice.ended).toBe(false);
   }, 30_000);
 

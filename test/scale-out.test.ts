@@ -10,154 +10,43 @@
  * duplicates and order can be checked exactly.
  */
 import { EventSource } from 'eventsource';
-import jwt from 'jsonwebtoken';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TEST_SECRET } from './support/hub.js';
+import { publish as publishEvent } from './support/http.js';
+import { withHubOutput } from './support/hub-output.js';
 import { HubProcess, RedisServer, startHubProcess, startProxy, startRedis, TcpProxy } from './support/processes.js';
-import { openRaw, RawStream, SseFrame } from './support/sse.js';
+import { Received, SEQUENCE_TYPE, SequenceRecorder } from './support/recorder.js';
+import { compareIds, duplicates, notIncreasing, range } from './support/sequences.js';
+import { userToken } from './support/tokens.js';
+import { newUser } from './support/users.js';
+import { waitFor } from './support/wait.js';
 
 /** Per test (ESM jest has no global `jest.setTimeout`). */
 const TIMEOUT = 45_000;
 
 // ---------------------------------------------------------------- helpers
 
-const EVENT_TYPE = 'test.seq';
-
-const userToken = (sub: string) => jwt.sign({ sub }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
-const serviceToken = jwt.sign({ sub: 'svc', scope: 'events:publish' }, TEST_SECRET, {
-  algorithm: 'HS256',
-  expiresIn: 3600,
-});
-
-let users = 0;
-/** A user id no other test uses, so one test's events never reach another (they share one Redis). */
-const newUser = (name: string) => `${name}-${process.pid}-${++users}`;
-
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
-
-/** Event ids are `<ms>-<seq>`: compared as two numbers. */
-function compareIds(a: string, b: string): number {
-  const [am, as = 0] = a.split('-').map(Number);
-  const [bm, bs = 0] = b.split('-').map(Number);
-  return am !== bm ? am - bm : as - bs;
-}
-
-/** The ids (with their position) that are not strictly greater than the one before. */
-function notIncreasing(ids: string[]): string[] {
-  const bad: string[] = [];
-  for (let i = 1; i < ids.length; i++) {
-    if (compareIds(ids[i - 1], ids[i]) >= 0) bad.push(`#${i}: ${ids[i - 1]} then ${ids[i]}`);
-  }
-  return bad;
-}
-
-/** The n that occur more than once. */
-function duplicates(ns: number[]): number[] {
-  const seen = new Set<number>();
-  const dups = new Set<number>();
-  for (const n of ns) (seen.has(n) ? dups : seen).add(n);
-  return [...dups];
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${detail()}` : ''}`);
-    await sleep(10);
-  }
-}
+/** The numbered events a SequenceRecorder collects. */
+const EVENT_TYPE = SEQUENCE_TYPE;
 
 /** POST /v1/events with the service token; anything but 202 throws. */
 async function publish(hub: HubProcess, recipients: string[], data: Record<string, unknown>): Promise<void> {
-  const response = await fetch(`${hub.url}/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${serviceToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ type: EVENT_TYPE, recipients, data }),
-  });
+  const response = await publishEvent(hub, { type: EVENT_TYPE, recipients, data });
   const text = await response.text();
   if (response.status !== 202) throw new Error(`publish on ${hub.url} → ${response.status} ${text}`);
 }
 
-interface Received {
-  n: number;
-  /** The frame's `id:` line. */
-  id: string;
-  /** The `id` inside the data envelope; must equal `id`. */
-  envelopeId: string;
-}
-
-/**
- * Reads a raw stream in the background and records every frame. (It reads
- * with no timeout: a timed-out `next()` of the support reader would leave a
- * waiter behind that swallows a later frame.)
- */
-class Recorder {
-  /** Every frame but comments, in order. */
-  readonly frames: SseFrame[] = [];
-  readonly events: Received[] = [];
-  /** The id of the last frame that carried one: what the client would send as Last-Event-ID. */
-  lastId: string | undefined;
-  readonly done: Promise<void>;
-
-  constructor(readonly stream: RawStream) {
-    this.done = (async () => {
-      for (;;) {
-        let frame: SseFrame;
-        try {
-          frame = await stream.next(2 ** 31 - 1);
-        } catch {
-          return; // ended or closed
-        }
-        if (frame.comment !== undefined) continue;
-        this.frames.push(frame);
-        if (frame.id !== undefined) this.lastId = frame.id;
-        if (frame.event === EVENT_TYPE) {
-          const envelope = JSON.parse(frame.data ?? 'null') as { id: string; data: { n: number } };
-          this.events.push({ n: envelope.data.n, id: frame.id ?? '', envelopeId: envelope.id });
-        }
-      }
-    })();
-  }
-
-  get ready(): SseFrame | undefined {
-    return this.frames.find((f) => f.event === 'ready');
-  }
-
-  async close(): Promise<void> {
-    this.stream.close();
-    await this.done;
-  }
-}
-
-/** Opens alice's raw stream on a hub and waits for its `ready`. */
+/** Opens the user's raw stream on a hub (or the proxy) and waits for its `ready`, which must be the first frame. */
 async function openStream(
-  base: string,
+  target: { url: string },
   user: string,
   options: { lastEventId?: string; query?: string } = {},
-): Promise<Recorder> {
+): Promise<SequenceRecorder> {
   // With a query credential (a ticket) there is no header: a Bearer header would win over it.
-  const headers: Record<string, string> = options.query ? {} : { authorization: `Bearer ${userToken(user)}` };
-  if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
-  const stream = await openRaw(`${base}/v1/stream${options.query ?? ''}`, { headers });
-  if (stream.response.status !== 200) {
-    throw new Error(`stream on ${base} → ${stream.response.status} ${await stream.response.text()}`);
-  }
-  const recorder = new Recorder(stream);
+  const recorder = await SequenceRecorder.open(target, user, { ...options, token: options.query ? null : undefined });
   cleanups.push(() => recorder.stream.close());
-  await waitFor(`ready on ${base}`, () => recorder.frames.length > 0, 5000);
   expect(recorder.frames[0].event).toBe('ready');
   return recorder;
 }
-
-/** The hub output, for failure messages. */
-const outputOf = (hub: HubProcess) => {
-  const lines = hub.output
-    .join('')
-    .replace(/\x1b\[[0-9;]*m/g, '')
-    .split('\n')
-    .filter((line) => line && !/\[(InstanceLoader|RoutesResolver|RouterExplorer|NestFactory)\]/.test(line));
-  return `--- hub ${hub.port} (pid ${hub.pid}) ---\n${lines.slice(-30).join('\n')}`;
-};
 
 // ---------------------------------------------------------------- setup
 
@@ -187,24 +76,13 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** On a failed expectation, shows what the hubs printed. */
-async function withHubOutput(body: () => Promise<void>, only?: () => HubProcess[]): Promise<void> {
-  try {
-    await body();
-  } catch (err) {
-    const output = (only?.() ?? hubs).map(outputOf).join('\n');
-    if (err instanceof Error) err.message += `\n\n${output}`;
-    throw err;
-  }
-}
-
 // ---------------------------------------------------------------- tests
 
 describe('fan-out across instances', () => {
   it('delivers 1,000 rapid events published on B to a stream on A, each once, in publish order', () =>
-    withHubOutput(async () => {
+    withHubOutput(() => hubs, async () => {
       const alice = newUser('alice');
-      const stream = await openStream(A.url, alice);
+      const stream = await openStream(A, alice);
 
       // 10 publishers at once, each publishing its 100 in sequence: the order
       // of one publisher's events is guaranteed, across publishers it is not.
@@ -231,10 +109,10 @@ describe('fan-out across instances', () => {
     }), TIMEOUT);
 
   it('delivers every event to both tabs of a user, open on two different instances', () =>
-    withHubOutput(async () => {
+    withHubOutput(() => hubs, async () => {
       const alice = newUser('alice');
-      const tabA = await openStream(A.url, alice);
-      const tabB = await openStream(B.url, alice);
+      const tabA = await openStream(A, alice);
+      const tabB = await openStream(B, alice);
       const TOTAL = 200;
       for (let n = 0; n < TOTAL; n++) await publish(C, [alice], { n });
       await waitFor(
@@ -257,13 +135,13 @@ describe('fan-out across instances', () => {
 
 describe('reconnecting to another instance', () => {
   it('loses and repeats nothing when the client hops between instances with Last-Event-ID while events keep coming', () =>
-    withHubOutput(async () => {
+    withHubOutput(() => hubs, async () => {
       const alice = newUser('alice');
       const TOTAL = 400;
       const PER_SESSION = 50;
       const route = [A, C, B, A, C, B, A];
 
-      let session = await openStream(route[0].url, alice);
+      let session = await openStream(route[0], alice);
       expect(session.ready!.id).toBe('0'); // alice has no events yet
 
       let published = 0;
@@ -290,7 +168,7 @@ describe('reconnecting to another instance', () => {
         received.push(...session.events);
         const last = session.lastId!;
         // Immediately reopen elsewhere, as EventSource would, with the last id seen.
-        session = await openStream(route[hop].url, alice, { lastEventId: last });
+        session = await openStream(route[hop], alice, { lastEventId: last });
         // Events stored (202) by the time the new stream was ready and not seen by the old one: the seam.
         const waiting = published - received.length;
         hops.push({ to: route[hop].port, sent: last, readyId: session.ready?.id, waiting });
@@ -316,7 +194,7 @@ describe('reconnecting to another instance', () => {
     }), TIMEOUT);
 
   it('an EventSource whose instance is SIGKILLed reconnects through the proxy to another and ends with every event once', () =>
-    withHubOutput(async () => {
+    withHubOutput(() => hubs, async () => {
       const victim = await startHub();
       const proxy: TcpProxy = await startProxy([victim.port]);
       cleanups.push(() => void proxy.close());
@@ -373,7 +251,7 @@ describe('reconnecting to another instance', () => {
 
 describe('stream tickets across instances', () => {
   it('a ticket issued on A is redeemed once on B; a second use on A is refused', () =>
-    withHubOutput(async () => {
+    withHubOutput(() => hubs, async () => {
       const alice = newUser('alice');
       const issued = await fetch(`${A.url}/v1/stream-tickets`, {
         method: 'POST',
@@ -384,7 +262,7 @@ describe('stream tickets across instances', () => {
       expect(typeof ticket).toBe('string');
       expect(expiresIn).toBe(30);
 
-      const onB = await openStream(B.url, alice, { query: `?ticket=${encodeURIComponent(ticket)}` });
+      const onB = await openStream(B, alice, { query: `?ticket=${encodeURIComponent(ticket)}` });
       expect(onB.stream.response.headers.get('content-type')).toMatch(/^text\/event-stream/);
       expect(JSON.parse(onB.ready!.data!)).toMatchObject({ userId: alice });
       // It is alice's stream: an event for her arrives on it.
@@ -408,9 +286,9 @@ describe('replay window across instances', () => {
   }, TIMEOUT);
 
   it('with REPLAY_MAX_EVENTS=5, a client 20 events behind reconnects on another instance and gets ready, reset (id = newest), then live', () =>
-    withHubOutput(async () => {
+    withHubOutput(() => [W1, W2], async () => {
       const alice = newUser('alice');
-      const first = await openStream(W1.url, alice);
+      const first = await openStream(W1, alice);
       await publish(W2, [alice], { n: 0 });
       await waitFor('the first event', () => first.events.length === 1, 5000);
       await first.close();
@@ -420,12 +298,12 @@ describe('replay window across instances', () => {
       for (let n = 1; n <= AWAY; n++) await publish(W2, [alice], { n });
 
       // Where alice's log ends now: a fresh subscribe's ready carries the newest id.
-      const probe = await openStream(W2.url, alice);
+      const probe = await openStream(W2, alice);
       const newest = probe.ready!.id!;
       await probe.close();
       expect(compareIds(newest, firstId)).toBeGreaterThan(0);
 
-      const back = await openStream(W2.url, alice, { lastEventId: firstId });
+      const back = await openStream(W2, alice, { lastEventId: firstId });
       await waitFor('ready and one more frame', () => back.frames.length >= 2, 5000);
       await publish(W1, [alice], { n: AWAY + 1 });
       await waitFor('the live event', () => back.events.some((e) => e.n === AWAY + 1), 5000, () =>
@@ -448,5 +326,5 @@ describe('replay window across instances', () => {
       expect(rest.map((f) => f.event)).toEqual([EVENT_TYPE]);
       expect(back.events.map((e) => e.n)).toEqual([AWAY + 1]);
       expect(compareIds(back.events[0].id, newest)).toBeGreaterThan(0);
-    }, () => [W1, W2]), TIMEOUT);
+    }), TIMEOUT);
 });

@@ -1,22 +1,19 @@
 // SIGTERM (API.md, Operations): readiness turns 503 and new streams get 503 at
 // once, open streams are ended within SHUTDOWN_GRACE_MS, and the process exits
 // cleanly; a client that was on it replays everything on another instance.
-import jwt from 'jsonwebtoken';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TEST_SECRET } from './support/hub.js';
+import { publish as publishEvent } from './support/http.js';
 import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
 import { openRaw, RawStream } from './support/sse.js';
+import { serviceToken, userToken } from './support/tokens.js';
 
 const GRACE_MS = 2000;
-const token = (sub: string) => jwt.sign({ sub }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
-const service = jwt.sign({ sub: 'svc', scope: 'events:publish' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
+const TOKEN_TTL_S = 600;
+const token = (sub: string) => userToken(sub, TOKEN_TTL_S);
+const service = serviceToken('svc', TOKEN_TTL_S);
 
 async function publish(hub: HubProcess, n: number): Promise<void> {
-  const response = await fetch(`${hub.url}/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${service}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ type: 'drain.test', recipients: ['alice'], data: { n } }),
-  });
+  const response = await publishEvent(hub, { type: 'drain.test', recipients: ['alice'], data: { n } }, service);
   expect(response.status).toBe(202);
 }
 

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startHub, TestHub } from './support/hub.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * `jest --detectOpenHandles` records a stack trace for every async resource,
@@ -78,14 +79,6 @@ async function settledResources(): Promise<Record<string, number>> {
 function registryState(hub: TestHub) {
   const { size, userCount, expiryCount } = hub.registry;
   return { size, userCount, expiryCount };
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** POST /v1/events on a socket of its own, closed after the answer, so it leaves no keep-alive socket. */

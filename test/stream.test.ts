@@ -10,16 +10,15 @@ import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openRaw, RawStream, SseFrame } from './support/sse.js';
 import { startHub, TestHub } from './support/hub.js';
+import { expectIncreasing } from './support/sequences.js';
+import { newUser } from './support/users.js';
+import { waitFor } from './support/wait.js';
 
 // ---------------------------------------------------------------- helpers
 
 /** Streams, EventSources and publishers a test started: stopped after it, however it ended. */
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((stop) => stop()));
-
-let users = 0;
-/** A user id no other test uses, so one test's events and streams never reach another. */
-const newUser = (name: string) => `${name}-${++users}`;
 
 interface SubscribeOptions {
   lastEventId?: string;
@@ -114,26 +113,6 @@ function envelope(frame: SseFrame): Envelope {
   const parsed = JSON.parse(frame.data!) as Envelope;
   expect(parsed).toMatchObject({ id: frame.id, type: frame.event });
   return parsed;
-}
-
-/** Orders two `<ms>-<seq>` ids (or `0`) numerically: ms first, then seq. */
-function compareIds(a: string, b: string): number {
-  const [aMs, aSeq = 0] = a.split('-').map(Number);
-  const [bMs, bSeq = 0] = b.split('-').map(Number);
-  return aMs! - bMs! || aSeq - bSeq;
-}
-
-function expectStrictlyIncreasing(ids: string[]): void {
-  const outOfOrder = ids.flatMap((id, i) => (i > 0 && compareIds(ids[i - 1]!, id) >= 0 ? [`${ids[i - 1]} → ${id}`] : []));
-  expect(outOfOrder).toEqual([]);
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /**
@@ -246,7 +225,7 @@ describe('GET /v1/stream', () => {
     );
 
     const events = await nextEvents(stream, 20);
-    expectStrictlyIncreasing(events.map((frame) => frame.id!));
+    expectIncreasing(events.map((frame) => frame.id!));
     const ns = events.map((frame) => envelope(frame).data.n as number);
     expect([...ns].sort((a, b) => a - b)).toEqual(range(1, 30).filter((n) => n % 3 !== 2));
     await expectNoEvent(stream, 200);
@@ -338,7 +317,7 @@ describe('Last-Event-ID replay', () => {
       await publish(hub, [user], 'tick', { n: 5 });
       const live = await nextEvent(back.stream);
       expect(envelope(live).data.n).toBe(5);
-      expectStrictlyIncreasing([seen, ...replayed, live].map((frame) => frame.id!));
+      expectIncreasing([seen, ...replayed, live].map((frame) => frame.id!));
       await expectNoEvent(back.stream, 200);
     },
   );
@@ -395,7 +374,7 @@ describe('Last-Event-ID replay', () => {
 
     expect(await publisher!.done).toBe(TOTAL);
     expect(frames.map((frame) => envelope(frame).data.n)).toEqual(range(1, TOTAL));
-    expectStrictlyIncreasing(frames.map((frame) => frame.id!));
+    expectIncreasing(frames.map((frame) => frame.id!));
     // Each reconnect had events waiting for it, so the replay, not luck, filled the gaps.
     expect(pendingAtReconnect).toHaveLength(Math.ceil(TOTAL / RECONNECT_EVERY) - 1);
     expect(pendingAtReconnect.filter((pending) => pending <= 0)).toEqual([]);
@@ -428,18 +407,18 @@ describe('Last-Event-ID replay', () => {
     publisher = startPublisher(hub, user, 10, (published) => reconnects < RECONNECTS || published < 300);
     while (reconnects < RECONNECTS) {
       const target = received.length + 50;
-      await waitFor(`${target} events`, () => received.length >= target);
+      await waitFor(`${target} events`, () => received.length >= target, 5000);
       hub.registry.endSome(hub.registry.size); // the server ends every stream, as when it drains
       await waitFor(`reconnect #${reconnects + 1}`, () => readies.length === reconnects + 2, 6000); // retry: 3000
       reconnects++;
     }
     const total = await publisher.done;
-    await waitFor(`all ${total} events`, () => received.length >= total);
+    await waitFor(`all ${total} events`, () => received.length >= total, 5000);
     await sleep(100); // nothing more (no duplicate) may follow
     es.close();
 
     expect(received.map(({ n }) => n)).toEqual(range(1, total));
-    expectStrictlyIncreasing(received.map(({ id }) => id));
+    expectIncreasing(received.map(({ id }) => id));
     expect(received.filter(({ id, envelopeId }) => id !== envelopeId)).toEqual([]);
     // Each reconnect sent the last id seen as Last-Event-ID (ready echoes it), with events waiting.
     for (const ready of readies.slice(1)) {
@@ -477,7 +456,7 @@ describe('reset: a last id older than the replay window', () => {
     await publish(hub, [user], 'tick', { n: 11 });
     const live = await nextEvent(stream);
     expect(envelope(live).data).toEqual({ n: 11 });
-    expectStrictlyIncreasing([ids[9]!, live.id!]);
+    expectIncreasing([ids[9]!, live.id!]);
   });
 
   it('replays without a reset when the id is the last one the window has dropped', async () => {

@@ -1,11 +1,13 @@
 import { ConsoleLogger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import jwt from 'jsonwebtoken';
 import { createHub } from '../../apps/hub/src/app.js';
 import { HubConfig, loadConfig } from '../../apps/hub/src/config/config.js';
 import { StreamRegistry } from '../../apps/hub/src/stream/stream.registry.js';
+import { publish } from './http.js';
+import * as tokens from './tokens.js';
 
-export const TEST_SECRET = 'test-secret-that-is-long-enough-for-production-use';
+/** Kept here too for the tests that import it from this module. */
+export { TEST_SECRET } from './tokens.js';
 
 /** Records every log line (level, context, message) instead of printing it. */
 export class CapturingLogger extends ConsoleLogger {
@@ -35,28 +37,21 @@ export interface TestHub {
 /** Starts a hub in this process on 127.0.0.1 and a free port, with the given environment on top of test defaults. */
 export async function startHub(env: Record<string, string> = {}): Promise<TestHub> {
   // A throwaway SQLite database per hub, unless the test names one.
-  const config = loadConfig({ PORT: '0', JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'debug', SQLITE_PATH: ':memory:', ...env });
+  const config = loadConfig({ PORT: '0', JWT_SECRET: tokens.TEST_SECRET, LOG_LEVEL: 'debug', SQLITE_PATH: ':memory:', ...env });
   const logs = new CapturingLogger();
   logs.setLogLevels(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']);
   const app = await createHub(config, { logger: logs });
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-  const sign = (claims: object, expiresIn: number) =>
-    jwt.sign(claims, config.jwtSecret, { algorithm: 'HS256', expiresIn });
   const hub: TestHub = {
     url,
     app,
     config,
     registry: app.get(StreamRegistry),
     logs,
-    userToken: (sub, expiresIn = 3600) => sign({ sub }, expiresIn),
-    serviceToken: (sub = 'test-service') => sign({ sub, scope: 'events:publish' }, 3600),
-    publish: (body, token = hub.serviceToken()) =>
-      fetch(`${url}/v1/events`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: typeof body === 'string' ? body : JSON.stringify(body),
-      }),
+    userToken: (sub, expiresIn = 3600) => tokens.userToken(sub, expiresIn, config.jwtSecret),
+    serviceToken: (sub = 'test-service') => tokens.serviceToken(sub, 3600, config.jwtSecret),
+    publish: (body, token = hub.serviceToken()) => publish(hub, body, token),
     // fetch keeps idle sockets that server.close() would wait seconds for.
     close: () => {
       (app.getHttpServer() as import('node:http').Server).closeAllConnections();

@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { TEST_SECRET } from './hub.js';
+import { waitUntil } from './hub-output.js';
+import { TEST_SECRET } from './tokens.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = path.join(ROOT, 'dist/apps/hub/src/main.js');
@@ -22,14 +22,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** How long a redis-server or a hub may take to start. */
+const START_TIMEOUT_MS = 10_000;
 
 function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
@@ -63,7 +57,7 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
         ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
         { stdio: 'ignore' },
       );
-      await waitFor(() => canConnect(chosen), `redis-server on ${chosen}`);
+      await waitUntil(() => canConnect(chosen), `redis-server on ${chosen}`, START_TIMEOUT_MS);
     },
     async kill() {
       if (!child) return;
@@ -133,13 +127,17 @@ export async function startHubProcess(env: Record<string, string> = {}): Promise
       child.kill(signal);
       return done;
     },
-    ready: () => waitFor(async () => (await fetch(`${url}/health/ready`)).ok, `hub ${port} to be ready`),
+    ready: () => waitUntil(async () => (await fetch(`${url}/health/ready`)).ok, `hub ${port} to be ready`, START_TIMEOUT_MS),
   };
   try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}: ${output.join('')}`);
-      return (await fetch(`${url}/health/live`)).ok;
-    }, `hub on ${port}`);
+    await waitUntil(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}: ${output.join('')}`);
+        return (await fetch(`${url}/health/live`)).ok;
+      },
+      `hub on ${port}`,
+      START_TIMEOUT_MS,
+    );
   } catch (err) {
     child.kill('SIGKILL');
     throw err;

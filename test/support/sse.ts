@@ -7,6 +7,17 @@ export interface SseFrame {
   comment?: string;
 }
 
+/** The JSON envelope an event frame carries in its data. */
+export interface Envelope {
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
+/** The parsed `data` of an event frame. */
+export const envelopeOf = (frame: SseFrame): Envelope => JSON.parse(frame.data!) as Envelope;
+
 export interface RawStream {
   response: Response;
   /** The next frame, or a rejection after `timeoutMs`. */

@@ -1,0 +1,69 @@
+import { serviceToken, userToken } from './tokens.js';
+
+/** Parsed JSON, loosely typed: the tests look into it freely. */
+export type Json = any;
+
+/** A timestamp as the API writes them (createdAt, readAt): ISO 8601 in UTC. */
+export const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+/** An answer of the hub, its body parsed as JSON (as text when it is not JSON; undefined when empty). */
+export interface Reply {
+  status: number;
+  body: Json;
+  contentType: string | null;
+}
+
+export interface CallOptions {
+  /** Signs a user token for this user (Authorization: Bearer). */
+  as?: string;
+  /** Full control over the Authorization header (null: none at all). */
+  authorization?: string | null;
+  /** Serialised as JSON unless it is a string (sent as is). */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** One request to a hub (in-process or a child process): `path` is appended to its URL. */
+export async function call(target: { url: string }, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.authorization !== undefined) {
+    if (options.authorization !== null) headers.authorization = options.authorization;
+  } else if (options.as !== undefined) {
+    headers.authorization = `Bearer ${userToken(options.as)}`;
+  }
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(`${target.url}${path}`, { method, headers, body });
+  const text = await response.text();
+  let parsed: Json = text;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    // not JSON: kept as text, and the test's expectations say so
+  }
+  return { status: response.status, body: parsed, contentType: response.headers.get('content-type') };
+}
+
+/** The error shape of every 4xx: JSON {statusCode, error, message, field?}. */
+export function expectError(reply: Reply, status: number, field?: string): void {
+  expect({ status: reply.status, contentType: reply.contentType }).toEqual({
+    status,
+    contentType: expect.stringContaining('application/json'),
+  });
+  expect(reply.body).toEqual(
+    expect.objectContaining({ statusCode: status, error: expect.any(String), message: expect.any(String) }),
+  );
+  if (field !== undefined) expect(reply.body.field).toBe(field);
+}
+
+/** POST /v1/events with a service token; the body is serialised as JSON unless it is a string. Resolves to the raw response. */
+export function publish(target: { url: string }, body: unknown, token = serviceToken()): Promise<Response> {
+  return fetch(`${target.url}/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
