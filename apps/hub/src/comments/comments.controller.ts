@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { BearerAuthGuard, CurrentPrincipal } from '#herald/auth/guards';
 import type { Principal } from '#herald/auth/principal';
 import { parseBody } from '../errors/body.js';
-import { FieldError } from '../errors/errors.js';
+import { parsePageLimit } from '../errors/query.js';
 import { CommentsService, CommentView, PostView } from './comments.service.js';
 
 /** Lengths count characters (code points), as the database and the excerpt do, not UTF-16 units. */
@@ -14,7 +14,6 @@ const text = (max: number) =>
     .refine((v) => v.length <= max || Array.from(v).length <= max, `must be at most ${max} characters`);
 const NewPost = z.strictObject({ title: text(200), body: text(10_000) }, { error: 'must be a JSON object' });
 const NewComment = z.strictObject({ body: text(5000) }, { error: 'must be a JSON object' });
-const MAX_POSTS = 100;
 
 @Controller('v1/posts')
 @UseGuards(BearerAuthGuard)
@@ -30,9 +29,7 @@ export class CommentsController {
   /** Newest first (an addition to the contract, for the demo page to find posts). */
   @Get()
   list(@Query('limit') limit: unknown): Promise<PostView[]> {
-    const n = limit === undefined ? 20 : typeof limit === 'string' && /^\d+$/.test(limit) ? Number(limit) : 0;
-    if (n < 1 || n > MAX_POSTS) throw new FieldError('limit', `must be a whole number from 1 to ${MAX_POSTS}`);
-    return this.comments.listPosts(n);
+    return this.comments.listPosts(parsePageLimit(limit));
   }
 
   @Get(':id')

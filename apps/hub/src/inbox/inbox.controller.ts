@@ -2,9 +2,8 @@ import { Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestj
 import { BearerAuthGuard, CurrentPrincipal } from '#herald/auth/guards';
 import type { Principal } from '#herald/auth/principal';
 import { FieldError } from '../errors/errors.js';
+import { parsePageLimit } from '../errors/query.js';
 import { InboxPage, InboxService } from './inbox.service.js';
-
-const MAX_LIMIT = 100;
 
 @Controller('v1/notifications')
 @UseGuards(BearerAuthGuard)
@@ -17,7 +16,7 @@ export class InboxController {
     @Query('limit') limit: unknown,
     @Query('before') before: unknown,
   ): Promise<InboxPage> {
-    return this.inbox.list(principal.sub, parseLimit(limit), parseCursor(before));
+    return this.inbox.list(principal.sub, parsePageLimit(limit), parseCursor(before));
   }
 
   @Post('read-all')
@@ -31,13 +30,6 @@ export class InboxController {
   read(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
     return this.inbox.markRead(principal.sub, id);
   }
-}
-
-function parseLimit(value: unknown): number {
-  if (value === undefined) return 20;
-  const limit = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new FieldError('limit', `must be a whole number from 1 to ${MAX_LIMIT}`);
-  return limit;
 }
 
 function parseCursor(value: unknown): string | null {
