@@ -1,7 +1,7 @@
 // The inbox with 100,000 notifications for one user: timings of the queries the
 // API runs and their query plans, on SQLite and PostgreSQL. Prints the figures
 // and writes them to bench/results/inbox.json.
-//   npm run build && node bench/inbox.mjs            (PostgreSQL at HERALD_TEST_PG_URL
+//   npm run build && node bench/inbox.mjs            (PostgreSQL at TEST_POSTGRES_URL
 //                                                     or postgres://postgres@127.0.0.1:5432/test)
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,7 +104,7 @@ await sqlite.initialize();
 out.sqlite = await measure('SQLite', sqlite, false);
 await sqlite.destroy();
 
-const adminUrl = process.env.HERALD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const adminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const admin = new pg.Client({ connectionString: adminUrl });
 await admin.connect();
 const dbName = `herald_bench_${process.pid}`;

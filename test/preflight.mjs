@@ -31,7 +31,7 @@ for (const need of stillMissing) {
 if (stillMissing.length > 0) process.exit(1);
 
 // PostgreSQL: the tests create (and drop) a database each on this server.
-const pgUrl = process.env.HERALD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const { default: pg } = await import('pg');
 const pgAnswers = async () => {
   const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 });
@@ -45,7 +45,7 @@ const pgAnswers = async () => {
     await client.end().catch(() => undefined);
   }
 };
-if (!(await pgAnswers()) && isRoot && has('apt-get') && !process.env.HERALD_TEST_PG_URL) {
+if (!(await pgAnswers()) && isRoot && has('apt-get') && !process.env.TEST_POSTGRES_URL) {
   if (!has('pg_ctlcluster')) {
     console.log('preflight: installing postgresql (Debian package) for the PostgreSQL tests');
     execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
@@ -66,7 +66,7 @@ if (!(await pgAnswers()) && isRoot && has('apt-get') && !process.env.HERALD_TEST
 }
 if (!(await pgAnswers())) {
   console.error(
-    `preflight: PostgreSQL does not answer at ${pgUrl}: install and start it (sudo apt-get install postgresql), or point HERALD_TEST_PG_URL at a server where the user may create databases`,
+    `preflight: PostgreSQL does not answer at ${pgUrl}: install and start it (sudo apt-get install postgresql), or point TEST_POSTGRES_URL at a server where the user may create databases`,
   );
   process.exit(1);
 }
