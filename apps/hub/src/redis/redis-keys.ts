@@ -30,6 +30,16 @@ export class RedisKeys {
     return userId === undefined ? `${this.prefix}seen:${dedupeKey}` : `${this.prefix}seen:{${userId}}:${dedupeKey}`;
   }
 
+  /** How many streams the user holds on each instance. */
+  streamCounts(userId: string): string {
+    return `${this.prefix}streams:{${userId}}`;
+  }
+
+  /** The instances alive, scored by their last heartbeat. */
+  get instances(): string {
+    return `${this.prefix}instances`;
+  }
+
   ticket(ticket: string): string {
     return `${this.prefix}ticket:${ticket}`;
   }

@@ -23,7 +23,7 @@ export class StreamController {
     @Headers('last-event-id') header: string | undefined,
     @Query('lastEventId') query: unknown,
     @SseSignal() signal: AbortSignal,
-  ): Observable<MessageEvent> {
+  ): Promise<Observable<MessageEvent>> {
     return this.streams.open(principal, lastEventId(header, query), signal);
   }
 }

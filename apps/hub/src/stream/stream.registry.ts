@@ -8,11 +8,13 @@ import { HubMetrics } from '../metrics/hub-metrics.js';
 import type { Replay } from '../replay/replay.js';
 import { Connection } from './connection.js';
 import { ExpiryWheel } from './expiry-wheel.js';
+import { StreamSlots } from './stream-slots.js';
 
 /**
  * Every open stream on this instance, by user: each tab of a user is held, up
- * to the per-user cap. Node runs this on one thread, and each method completes
- * without yielding, so connects, disconnects and deliveries cannot interleave.
+ * to the per-user cap. Node runs this on one thread, and each method but
+ * `open` completes without yielding, so disconnects and deliveries cannot
+ * interleave; `open` reserves its place before it waits.
  */
 @Injectable()
 export class StreamRegistry implements OnModuleInit, DeliverySink {
@@ -20,10 +22,13 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
   private readonly byUser = new Map<string, Connection[]>();
   /** On the monotonic clock: a wall-clock step (NTP) must neither skip nor hasten an expiry. */
   private readonly expiries = new ExpiryWheel<Connection>(performance.now());
+  /** Streams of a user being admitted (waiting for the cluster-wide count). */
+  private readonly admitting = new Map<string, number>();
   private count = 0;
 
   constructor(
     private readonly fanout: Fanout,
+    private readonly slots: StreamSlots,
     private readonly config: HubConfig,
     private readonly metrics: HubMetrics,
   ) {}
@@ -33,27 +38,47 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
   }
 
   /**
-   * Registers a stream before it sends anything, so no live event can slip
-   * between its replay and its first live delivery.
-   * @throws 429 past the user's cap, 503 when the instance is full.
+   * Admits a stream and registers it before it sends anything, so no live
+   * event can slip between its replay and its first live delivery. While the
+   * cluster-wide count is asked, the stream is reserved here, so concurrent
+   * opens of one user count each other.
+   * @param expiresAt when the token expires, in wall-clock ms since the epoch.
+   * @throws 429 past STREAMS_PER_USER_MAX, 503 when the instance is full.
    */
-  /** @param expiresAt when the token expires, in wall-clock ms since the epoch. */
-  add(userId: string, expiresAt: number): Connection {
-    const streams = this.byUser.get(userId);
-    if (streams && streams.length >= this.config.streamsPerUserMax) {
+  async open(userId: string, expiresAt: number): Promise<Connection> {
+    if (this.count >= this.config.streamsMax) {
+      throw new UnavailableError('this instance holds as many streams as it may (STREAMS_MAX)', 5);
+    }
+    this.count++;
+    const admitting = (this.admitting.get(userId) ?? 0) + 1;
+    this.admitting.set(userId, admitting);
+    let admitted: boolean;
+    try {
+      admitted = await this.slots.acquire(userId, this.streamsOf(userId));
+    } catch (err) {
+      throw new UnavailableError(`cannot count the user's streams now (${(err as Error).message})`, 3);
+    } finally {
+      this.count--;
+      const left = this.admitting.get(userId)! - 1;
+      if (left === 0) this.admitting.delete(userId);
+      else this.admitting.set(userId, left);
+    }
+    if (!admitted) {
       throw new HttpException(
         {
           statusCode: 429,
           error: 'Too Many Requests',
-          message: `user already has ${streams.length} open streams (STREAMS_PER_USER_MAX)`,
+          message: `user already has ${this.config.streamsPerUserMax} open streams (STREAMS_PER_USER_MAX)`,
         },
         HttpStatus.TOO_MANY_REQUESTS,
       );
     }
-    if (this.count >= this.config.streamsMax) {
-      throw new UnavailableError('this instance holds as many streams as it may (STREAMS_MAX)', 5);
-    }
+    return this.add(userId, expiresAt);
+  }
+
+  private add(userId: string, expiresAt: number): Connection {
     const connection = new Connection(userId, performance.now() + (expiresAt - Date.now()));
+    const streams = this.byUser.get(userId);
     if (streams) streams.push(connection);
     else {
       this.byUser.set(userId, [connection]);
@@ -63,6 +88,11 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     this.count++;
     this.metrics.openStreams.inc();
     return connection;
+  }
+
+  /** The user's streams here, with those being admitted. */
+  private streamsOf(userId: string): number {
+    return (this.byUser.get(userId)?.length ?? 0) + (this.admitting.get(userId) ?? 0);
   }
 
   /** Forgets a stream; safe to call more than once. */
@@ -79,6 +109,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     } else {
       streams.splice(streams.indexOf(connection), 1);
     }
+    this.slots.release(connection.userId, this.streamsOf(connection.userId));
   }
 
   deliver(userId: string, message: StreamMessage): void {

@@ -1,6 +1,6 @@
 import { Injectable, Logger, MessageEvent } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { Observable } from 'rxjs';
+import { EMPTY, Observable } from 'rxjs';
 import type { Principal } from '#herald/auth/principal';
 import { UnavailableError } from '../errors/errors.js';
 import { Fanout } from '../fanout/fanout.js';
@@ -27,14 +27,19 @@ export class StreamService {
    * @param signal aborted when the response ends, however it ends; releases the stream's slot
    *   even if Nest never subscribes (the client left during setup).
    */
-  open(principal: Principal, afterId: string | null, signal: AbortSignal): Observable<MessageEvent> {
+  async open(principal: Principal, afterId: string | null, signal: AbortSignal): Promise<Observable<MessageEvent>> {
     if (this.draining.active) {
       throw new UnavailableError('this instance is shutting down; reconnect to another', RETRY_MS / 1000);
     }
     if (!this.fanout.isReady()) {
       throw new UnavailableError('the event store is unavailable; retry shortly', RETRY_MS / 1000);
     }
-    const connection = this.registry.add(principal.sub, principal.exp * 1000);
+    const connection = await this.registry.open(principal.sub, principal.exp * 1000);
+    if (signal.aborted) {
+      // The client left while it was being admitted: Nest will not subscribe.
+      this.registry.remove(connection);
+      return EMPTY;
+    }
     signal.addEventListener('abort', () => this.registry.remove(connection), { once: true });
     const readyData = JSON.stringify({
       userId: principal.sub,

@@ -1,0 +1,135 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { HubConfig } from '../config/config.js';
+import { StreamSlots } from '../stream/stream-slots.js';
+import { RedisConnections, SCRIPT_COMMANDS } from './redis.connections.js';
+
+const HEARTBEAT_MS = 5000;
+/** An instance not heard of for this long is taken for dead, and its streams stop counting. */
+const LIVENESS_MS = 15_000;
+/** A user's counts outlive their last change by this much at most (a safety net: live instances keep them right). */
+const COUNTS_TTL_MS = 24 * 3600_000;
+
+/**
+ * Sets this instance's count of the user's streams (the new one included),
+ * and admits the stream if the total stays within the cap; refused, this
+ * instance's count goes back. Each count `<instance>` has the time of its
+ * last write in `<instance>@`: the count of an instance that is neither in
+ * the caller's view of live instances nor written recently (a crash) is
+ * dropped. The time is Redis's, so instances' clocks do not matter.
+ * KEYS: the user's counts (a hash). ARGV: this instance, its count with the
+ * new stream, the cap, ttl, liveness window, live instances…
+ */
+const ACQUIRE = `
+local me, mine, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local fresh = now - tonumber(ARGV[5])
+local live = {}
+for i = 6, #ARGV do live[ARGV[i]] = true end
+local flat = redis.call('HGETALL', KEYS[1])
+local counts = {}
+for i = 1, #flat, 2 do counts[flat[i]] = flat[i + 1] end
+local others = 0
+for instance, count in pairs(counts) do
+  if instance ~= me and string.sub(instance, -1) ~= '@' then
+    if live[instance] or tonumber(counts[instance .. '@'] or '0') >= fresh then
+      others = others + tonumber(count)
+    else
+      redis.call('HDEL', KEYS[1], instance, instance .. '@')
+    end
+  end
+end
+local admitted = others + mine <= cap
+if not admitted then mine = mine - 1 end
+if mine > 0 then redis.call('HSET', KEYS[1], me, mine, me .. '@', now) else redis.call('HDEL', KEYS[1], me, me .. '@') end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if admitted then return 1 end
+return 0
+`;
+
+/** KEYS: the user's counts. ARGV: this instance, its count. */
+const RELEASE = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[1] .. '@', now)
+else
+  redis.call('HDEL', KEYS[1], ARGV[1], ARGV[1] .. '@')
+end
+`;
+
+interface ScriptedClient {
+  heraldAcquireSlot(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  heraldReleaseSlot(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+}
+
+/**
+ * STREAMS_PER_USER_MAX across instances, without a Redis record per stream:
+ * each user has a hash of counts by instance, and each instance states its
+ * own count exactly whenever it changes, so a lost update heals at the next
+ * one. Instances announce themselves every few seconds; the counts of one
+ * that stopped (a crash) no longer count once it is overdue.
+ */
+@Injectable()
+export class RedisStreamSlots extends StreamSlots implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(RedisStreamSlots.name);
+  private readonly me = randomBytes(6).toString('hex');
+  private live: string[] = [this.me];
+  private heartbeat?: NodeJS.Timeout;
+  private readonly client: ScriptedClient;
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly config: HubConfig,
+  ) {
+    super();
+    const [, , acquire, release] = SCRIPT_COMMANDS;
+    redis.commands.defineCommand(acquire, { lua: ACQUIRE });
+    redis.commands.defineCommand(release, { lua: RELEASE });
+    this.client = redis.commands as unknown as ScriptedClient;
+  }
+
+  onModuleInit(): void {
+    this.heartbeat = setInterval(() => void this.announce(), HEARTBEAT_MS);
+    this.redis.commands.on('ready', () => void this.announce());
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.heartbeat);
+    await this.redis.commands.zrem(this.redis.keys.instances, this.me).catch(() => undefined);
+  }
+
+  async acquire(userId: string, local: number): Promise<boolean> {
+    const admitted = await this.client.heraldAcquireSlot(
+      1,
+      this.redis.keys.streamCounts(userId),
+      this.me,
+      local,
+      this.config.streamsPerUserMax,
+      COUNTS_TTL_MS,
+      LIVENESS_MS,
+      ...this.live,
+    );
+    return admitted === 1;
+  }
+
+  release(userId: string, local: number): void {
+    this.client.heraldReleaseSlot(1, this.redis.keys.streamCounts(userId), this.me, local).catch((err: Error) => {
+      this.logger.warn(`releasing a stream slot of ${userId} failed (${err.message}); the next change corrects it`);
+    });
+  }
+
+  private async announce(): Promise<void> {
+    const { commands, keys } = this.redis;
+    const now = Date.now();
+    try {
+      await commands.zadd(keys.instances, now, this.me);
+      await commands.zremrangebyscore(keys.instances, '-inf', now - LIVENESS_MS);
+      const live = await commands.zrange(keys.instances, '0', '-1');
+      this.live = live.includes(this.me) ? live : [...live, this.me];
+    } catch {
+      // Redis is away: streams are refused meanwhile, and the next beat catches up.
+    }
+  }
+}
