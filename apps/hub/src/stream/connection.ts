@@ -20,12 +20,13 @@ export class Connection {
   lastId = START_ID;
   closed = false;
   /**
-   * Live events held back, while the replay is read (a new stream) or while
-   * the transport catches up after losing its subscription (a suspended
-   * one); null while live.
+   * starting: the replay is being read; suspended: the transport lost live
+   * events and will catch up; abandoned: it lost them before this stream
+   * started, so the stream ends instead and its client replays.
    */
+  private state: 'starting' | 'live' | 'suspended' | 'abandoned' = 'starting';
+  /** Live events held back while starting or suspended; null otherwise. */
   private held: StreamMessage[] | null = [];
-  private suspended = false;
   private subscriber: Subscriber<MessageEvent> | null = null;
 
   constructor(
@@ -35,7 +36,7 @@ export class Connection {
   ) {}
 
   get isSuspended(): boolean {
-    return this.suspended;
+    return this.state === 'suspended';
   }
 
   attach(subscriber: Subscriber<MessageEvent>): void {
@@ -55,28 +56,37 @@ export class Connection {
    */
   start(replay: Replay, afterId: string | null, readyData: string): void {
     if (this.closed || !this.subscriber) return;
+    if (this.state === 'abandoned') return this.end();
     this.lastId = afterId ?? replay.head;
     this.subscriber.next({ id: this.lastId, type: 'ready', retry: RETRY_MS, data: readyData });
     this.catchUp(replay);
   }
 
-  /** Holds live events from now on: the transport lost them for a while and will catch up from `lastId`. */
+  /**
+   * Holds live events from now on: the transport lost them for a while and
+   * will catch up from `lastId`. A stream that has not started yet may have
+   * read its replay before the loss, and has no `lastId` to catch up from:
+   * it ends, and its client reconnects and replays.
+   */
   suspend(): void {
-    if (this.held || this.closed) return;
-    this.held = [];
-    this.suspended = true;
+    if (this.closed) return;
+    if (this.state === 'starting') {
+      this.state = 'abandoned';
+      this.end();
+    } else if (this.state === 'live') {
+      this.state = 'suspended';
+      this.held = [];
+    }
   }
 
   /** Sends what was missed while suspended (or `reset`), then what was held, and goes live again. */
   resume(replay: Replay): void {
-    if (!this.suspended || this.closed) return;
-    this.suspended = false;
-    this.catchUp(replay);
+    if (this.state === 'suspended' && !this.closed) this.catchUp(replay);
   }
 
   /** Heartbeats go on while suspended; a stream that has not sent `ready` yet waits. */
   ping(): void {
-    if (!this.held || this.suspended) this.subscriber?.next(PING);
+    if (this.state === 'live' || this.state === 'suspended') this.subscriber?.next(PING);
   }
 
   /** Tells the client its token expired, and ends the stream. */
@@ -99,6 +109,7 @@ export class Connection {
     }
     const held = this.held!;
     this.held = null;
+    this.state = 'live';
     for (const message of held) this.send(message);
   }
 
