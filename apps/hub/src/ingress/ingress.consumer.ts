@@ -1,11 +1,11 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { validatePublishRequest } from '#herald/contracts/envelope';
 import { HubConfig } from '../config/config.js';
 import { PreparedEvent } from '../events/stream-message.js';
 import { InboxStore } from '../inbox/inbox.store.js';
+import { Instance } from '../lifecycle/instance.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
 import { RedisConnections } from '../redis/redis.connections.js';
 import { RedisReplayLog } from '../replay/redis-replay-log.js';
@@ -32,7 +32,8 @@ type Entry = [id: string, fields: string[]];
 @Injectable()
 export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(IngressConsumer.name);
-  readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  /** Host and pid for the operator reading XINFO CONSUMERS; the instance id keeps it unique. */
+  readonly consumer: string;
   private running = false;
   private loop?: Promise<void>;
   private nextClaimAt = 0;
@@ -43,7 +44,10 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly inbox: InboxStore,
     private readonly metrics: HubMetrics,
     private readonly config: HubConfig,
-  ) {}
+    instance: Instance,
+  ) {
+    this.consumer = `${hostname()}-${process.pid}-${instance.id}`;
+  }
 
   onApplicationBootstrap(): void {
     this.running = true;

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { HubConfig } from '../config/config.js';
+import { Instance } from '../lifecycle/instance.js';
 import { StreamSlots } from '../stream/stream-slots.js';
 import { RedisConnections, SCRIPT_COMMANDS } from './redis.connections.js';
 
@@ -74,16 +74,19 @@ interface ScriptedClient {
 @Injectable()
 export class RedisStreamSlots extends StreamSlots implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(RedisStreamSlots.name);
-  private readonly me = randomBytes(6).toString('hex');
-  private live: string[] = [this.me];
+  private readonly me: string;
+  private live: string[];
   private heartbeat?: NodeJS.Timeout;
   private readonly client: ScriptedClient;
 
   constructor(
     private readonly redis: RedisConnections,
     private readonly config: HubConfig,
+    instance: Instance,
   ) {
     super();
+    this.me = instance.id;
+    this.live = [this.me];
     const [, , acquire, release] = SCRIPT_COMMANDS;
     redis.commands.defineCommand(acquire, { lua: ACQUIRE });
     redis.commands.defineCommand(release, { lua: RELEASE });

@@ -1,10 +1,10 @@
 import { Injectable, Logger, MessageEvent } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { EMPTY, Observable } from 'rxjs';
 import type { Principal } from '#herald/auth/principal';
 import { UnavailableError } from '../errors/errors.js';
 import { Fanout } from '../fanout/fanout.js';
 import { Draining } from '../lifecycle/draining.js';
+import { Instance } from '../lifecycle/instance.js';
 import { RETRY_MS } from './connection.js';
 import { StreamRegistry } from './stream.registry.js';
 
@@ -12,14 +12,14 @@ import { StreamRegistry } from './stream.registry.js';
 @Injectable()
 export class StreamService {
   private readonly logger = new Logger(StreamService.name);
-  /** Connection ids are this prefix and a counter: unique across instances, cheap to make. */
-  private readonly instanceId = randomBytes(4).toString('hex');
+  /** Connection ids are the instance's id and a counter: unique across instances, cheap to make. */
   private opened = 0;
 
   constructor(
     private readonly registry: StreamRegistry,
     private readonly fanout: Fanout,
     private readonly draining: Draining,
+    private readonly instance: Instance,
   ) {}
 
   /**
@@ -43,7 +43,7 @@ export class StreamService {
     signal.addEventListener('abort', () => this.registry.remove(connection), { once: true });
     const readyData = JSON.stringify({
       userId: principal.sub,
-      connectionId: `${this.instanceId}-${(++this.opened).toString(36)}`,
+      connectionId: `${this.instance.id}-${(++this.opened).toString(36)}`,
     });
     return new Observable<MessageEvent>((subscriber) => {
       connection.attach(subscriber);

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import type { Principal } from '#herald/auth/principal';
 import { StreamTickets } from '#herald/auth/stream-tickets';
 
@@ -14,7 +13,7 @@ export class MemoryStreamTickets extends StreamTickets {
   async issue(principal: Principal): Promise<string> {
     const now = Date.now();
     this.dropExpired(now);
-    const ticket = randomBytes(24).toString('base64url');
+    const ticket = this.newTicket();
     this.tickets.set(ticket, { principal, expiresAt: now + StreamTickets.TTL_SECONDS * 1000 });
     return ticket;
   }

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import type { Principal } from '#herald/auth/principal';
 import { StreamTickets } from '#herald/auth/stream-tickets';
 import { RedisConnections } from '../redis/redis.connections.js';
@@ -18,7 +17,7 @@ export class RedisStreamTickets extends StreamTickets {
   }
 
   async issue(principal: Principal): Promise<string> {
-    const ticket = randomBytes(24).toString('base64url');
+    const ticket = this.newTicket();
     const stored: StoredPrincipal = { sub: principal.sub, exp: principal.exp, scopes: [...principal.scopes] };
     await this.redis.commands.set(this.redis.keys.ticket(ticket), JSON.stringify(stored), 'EX', StreamTickets.TTL_SECONDS);
     return ticket;
