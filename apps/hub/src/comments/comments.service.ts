@@ -1,5 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
 import { InboxStore } from '../inbox/inbox.store.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
@@ -88,7 +89,7 @@ export class CommentsService {
 
   private async findPost(manager: EntityManager, postId: string, forUpdate = false): Promise<Post> {
     const lock = forUpdate && manager.connection.options.type === 'postgres';
-    const post = /^\d{1,18}$/.test(postId)
+    const post = isRowId(postId)
       ? await manager
           .getRepository(Post)
           .findOne({ where: { id: postId }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) })

@@ -1,5 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, IsNull } from 'typeorm';
+import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
 import { FieldError } from '../errors/errors.js';
 import { PreparedEvent } from '../events/stream-message.js';
@@ -76,7 +77,7 @@ export class InboxService {
 
   /** @throws 404 when the item is not in this user's inbox. Marking it again keeps the first readAt. */
   async markRead(userId: string, notificationId: string): Promise<void> {
-    const item = /^\d{1,18}$/.test(notificationId)
+    const item = isRowId(notificationId)
       ? await this.dataSource.getRepository(InboxItem).findOneBy({ userId, notificationId })
       : null;
     if (!item) throw new NotFoundException(`notification ${notificationId} is not in your inbox`);

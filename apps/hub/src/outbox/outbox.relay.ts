@@ -1,5 +1,4 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { HubConfig } from '../config/config.js';
 import { Transactions } from '../database/transactions.js';
 import { PreparedEvent } from '../events/stream-message.js';
@@ -28,7 +27,6 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
   private poller?: NodeJS.Timeout;
 
   constructor(
-    private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
     private readonly fanout: Fanout,
     private readonly config: HubConfig,
@@ -82,7 +80,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
   private relayBatch(): Promise<number> {
     return this.transactions.run(async (manager) => {
       const query = manager.getRepository(OutboxEntry).createQueryBuilder('o').orderBy('o.id', 'ASC').limit(BATCH);
-      if (this.dataSource.options.type === 'postgres') query.setLock('pessimistic_write').setOnLocked('skip_locked');
+      if (manager.connection.options.type === 'postgres') query.setLock('pessimistic_write').setOnLocked('skip_locked');
       const entries = await query.getMany();
       for (const entry of entries) {
         const id = entry.notificationId === null ? undefined : String(entry.notificationId);
