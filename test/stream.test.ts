@@ -502,6 +502,22 @@ describe('token expiry during a stream', () => {
     expect(hub.registry.expiryCount).toBe(0);
   });
 
+  it('loses nothing when the client comes back with a fresh token and its last event id', async () => {
+    const user = newUser('alice');
+    const { stream } = await shortLivedStream(user);
+    await publish(hub, [user], 'tick', { n: 1 });
+    expect(JSON.parse((await nextEvent(stream)).data!).data).toEqual({ n: 1 });
+    const [expired] = await framesUntilEnd(stream, 5000);
+    expect(expired.event).toBe('expired');
+    // Published while the client was away, getting a new token.
+    await publish(hub, [user], 'tick', { n: 2 });
+    await publish(hub, [user], 'tick', { n: 3 });
+    const { stream: again, ready } = await subscribeReady(hub, user, { lastEventId: expired.id });
+    expect(ready.id).toBe(expired.id);
+    const missed = await nextEvents(again, 2);
+    expect(missed.map((frame) => JSON.parse(frame.data!).data)).toEqual([{ n: 2 }, { n: 3 }]);
+  });
+
   it('expires the stream at the first expiry tick after the token\'s exp', async () => {
     const user = newUser('alice');
     const { stream, ready, expiresAt } = await shortLivedStream(user);
