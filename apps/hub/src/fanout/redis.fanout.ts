@@ -119,6 +119,9 @@ export class RedisFanout extends Fanout implements OnModuleInit {
       for (const userId of batch) this.watched.set(userId, subscribed);
       await subscribed;
     }
+    // The subscriber may be back before the command connection the log is
+    // read on: catching up now would fail and end streams that can be kept.
+    await this.commandsReady();
     let caughtUp = 0;
     for (let i = 0; i < users.length; i += RECOVERY_BATCH) {
       const counts = await Promise.all(users.slice(i, i + RECOVERY_BATCH).map((u) => this.catchUp(u)));
@@ -127,6 +130,12 @@ export class RedisFanout extends Fanout implements OnModuleInit {
     if (caughtUp > 0 || users.length > 0) {
       this.logger.log(`resubscribed ${users.length} user(s); delivered ${caughtUp} event(s) missed meanwhile`);
     }
+  }
+
+  private commandsReady(): Promise<void> {
+    const { commands } = this.redis;
+    if (commands.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => commands.once('ready', () => resolve()));
   }
 
   private async catchUp(userId: string): Promise<number> {
