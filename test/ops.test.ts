@@ -307,9 +307,9 @@ describe('start-up validation of the environment (built app, child process)', ()
     ['HEARTBEAT_MS=abc', { HEARTBEAT_MS: 'abc' }, ['HEARTBEAT_MS']],
     ['HERALD_DEV_AUTH=maybe', { HERALD_DEV_AUTH: 'maybe' }, ['HERALD_DEV_AUTH']],
     [
-      'several bad variables at once, naming each (a typo of a HERALD_ variable among them)',
+      'several bad variables at once, naming each (a NODE_ENV that is not one of the three among them)',
       {
-        HERALD_DEV_AUHT: 'on',
+        NODE_ENV: 'Production',
         PORT: '70000',
         HEARTBEAT_MS: '1.5',
         REPLAY_MAX_EVENTS: '0',
@@ -319,12 +319,25 @@ describe('start-up validation of the environment (built app, child process)', ()
         DATABASE_URL: 'mysql://localhost/herald',
         REDIS_PREFIX: 'my prefix',
       },
-      ['HERALD_DEV_AUHT', 'PORT', 'HEARTBEAT_MS', 'REPLAY_MAX_EVENTS', 'STREAMS_PER_USER_MAX', 'SHUTDOWN_GRACE_MS', 'REDIS_URL', 'DATABASE_URL', 'REDIS_PREFIX'],
+      ['NODE_ENV', 'PORT', 'HEARTBEAT_MS', 'REPLAY_MAX_EVENTS', 'STREAMS_PER_USER_MAX', 'SHUTDOWN_GRACE_MS', 'REDIS_URL', 'DATABASE_URL', 'REDIS_PREFIX'],
     ],
   ];
   const STARTS: [string, Record<string, string>][] = [
     ['development without JWT_SECRET (random per-boot secret)', {}],
     ['production with a 32-byte JWT_SECRET', { NODE_ENV: 'production', JWT_SECRET: PRODUCTION_SECRET }],
+    [
+      "production with the variables Kubernetes injects for a Service named herald, and a typo",
+      {
+        NODE_ENV: 'production',
+        JWT_SECRET: PRODUCTION_SECRET,
+        HERALD_SERVICE_HOST: '10.96.0.12',
+        HERALD_SERVICE_PORT: '80',
+        HERALD_PORT: 'tcp://10.96.0.12:80',
+        HERALD_PORT_80_TCP: 'tcp://10.96.0.12:80',
+        HERALD_PORT_80_TCP_ADDR: '10.96.0.12',
+        HEARTBEAT_MSS: '5000',
+      },
+    ],
   ];
 
   const refused = new Map<string, Run>();
@@ -356,5 +369,18 @@ describe('start-up validation of the environment (built app, child process)', ()
       listened: true,
       stderr: false,
     });
+  });
+
+  it('warns of the near-miss by name, and of nothing Kubernetes injected', () => {
+    const output = (run: Run) => run.stdout + run.stderr;
+    const k8s = output(started.get(STARTS[2][0])!);
+    expect(k8s).toMatch(/HEARTBEAT_MSS is not a Herald variable; did you mean HEARTBEAT_MS\?/);
+    expect(k8s).not.toMatch(/HERALD_(SERVICE|PORT)/);
+  });
+
+  it('says loudly at start-up when dev auth is on, and not in production', () => {
+    const output = (run: Run) => run.stdout + run.stderr;
+    expect(output(started.get(STARTS[0][0])!)).toMatch(/dev auth is ON/);
+    expect(output(started.get(STARTS[1][0])!)).not.toMatch(/dev auth is ON/);
   });
 });

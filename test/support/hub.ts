@@ -37,7 +37,7 @@ export interface TestHub {
 /** Starts a hub in this process on 127.0.0.1 and a free port, with the given environment on top of test defaults. */
 export async function startHub(env: Record<string, string> = {}): Promise<TestHub> {
   // A throwaway SQLite database per hub, unless the test names one.
-  const config = loadConfig({ PORT: '0', JWT_SECRET: tokens.TEST_SECRET, LOG_LEVEL: 'debug', SQLITE_PATH: ':memory:', ...env });
+  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', JWT_SECRET: tokens.TEST_SECRET, LOG_LEVEL: 'debug', SQLITE_PATH: ':memory:', ...env });
   const logs = new CapturingLogger();
   logs.setLogLevels(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']);
   const app = await createHub(config, { logger: logs });

@@ -110,7 +110,7 @@ export async function startHubProcess(env: Record<string, string> = {}): Promise
   const sqlite = path.join(mkdtempSync(path.join(tmpdir(), 'herald-hub-')), 'herald.sqlite');
   const child = spawn(process.execPath, [MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, JWT_SECRET: TEST_SECRET, SQLITE_PATH: sqlite, ...env, PORT: String(port) },
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, SQLITE_PATH: sqlite, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

@@ -16,14 +16,14 @@ function readConfig(): HubConfig {
 
 const config = readConfig();
 const app = await createHub(config);
+const logger = new Logger('Herald');
+for (const warning of config.warnings) logger.warn(warning);
 // Readiness must turn 503 the moment the signal comes: Nest's shutdown runs
 // every module's destroy hook before the stream drain gets its turn.
 const draining = app.get(Draining);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => draining.start());
 app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 await app.listen(config.port);
-
-const logger = new Logger('Herald');
 logger.log(`listening on http://localhost:${config.port} (${config.redisUrl ? 'Redis' : 'embedded, in-process'} fan-out)`);
 if (config.jwtSecretGenerated) {
   logger.warn('JWT_SECRET is not set: using a random secret for this boot; tokens end with the process');

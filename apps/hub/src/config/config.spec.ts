@@ -57,7 +57,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'loud',
       REDIS_URL: 'localhost:6379',
       DATABASE_URL: 'mysql://x',
-      HERALD_HEARTBEAT: '5',
+      NODE_ENV: 'Production',
     });
     const names = problems.map((p) => p.split(':')[0]).sort();
     expect(names).toEqual(
@@ -69,9 +69,52 @@ describe('loadConfig', () => {
         'LOG_LEVEL',
         'REDIS_URL',
         'DATABASE_URL',
-        'HERALD_HEARTBEAT',
+        'NODE_ENV',
       ].sort(),
     );
+  });
+
+  it('starts with the variables Kubernetes injects for a Service named herald, and any other unknown one', () => {
+    const config = loadConfig({
+      HERALD_SERVICE_HOST: '10.0.0.7',
+      HERALD_SERVICE_PORT: '80',
+      HERALD_PORT: 'tcp://10.0.0.7:80',
+      HERALD_PORT_80_TCP: 'tcp://10.0.0.7:80',
+      HERALD_PORT_80_TCP_PROTO: 'tcp',
+      HERALD_WRAPPER_MODE: 'ci',
+    });
+    expect(config.port).toBe(3000);
+    expect(config.warnings.filter((w) => !w.startsWith('dev auth'))).toEqual([]);
+  });
+
+  it('warns of a near-miss of a known name, and ignores it', () => {
+    const config = loadConfig({ HEARTBEAT_MSS: '5000', herald_dev_auth: 'off', REPLAY_MAX_EVENT: '5' });
+    expect(config.heartbeatMs).toBe(15000);
+    expect(config.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^HEARTBEAT_MSS .*did you mean HEARTBEAT_MS\?/),
+        expect.stringMatching(/^herald_dev_auth .*did you mean HERALD_DEV_AUTH\?/),
+        expect.stringMatching(/^REPLAY_MAX_EVENT .*did you mean REPLAY_MAX_EVENTS\?/),
+      ]),
+    );
+  });
+
+  it.each(['Production', 'prod', 'staging', ''])('refuses NODE_ENV=%j, naming it', (value) => {
+    expect(problemsOf({ NODE_ENV: value, JWT_SECRET: 'x'.repeat(32) })).toEqual([expect.stringMatching(/^NODE_ENV:/)]);
+  });
+
+  it.each([
+    ['a bare start (no NODE_ENV, no JWT_SECRET)', {}, true],
+    ['NODE_ENV=development', { NODE_ENV: 'development', JWT_SECRET: 'x'.repeat(32) }, true],
+    ['NODE_ENV=test', { NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32) }, true],
+    ['a real JWT_SECRET without NODE_ENV', { JWT_SECRET: 'x'.repeat(32) }, false],
+    ['production', { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }, false],
+    ['HERALD_DEV_AUTH=on without NODE_ENV', { JWT_SECRET: 'x'.repeat(32), HERALD_DEV_AUTH: 'on' }, true],
+    ['HERALD_DEV_AUTH=off in development', { NODE_ENV: 'development', HERALD_DEV_AUTH: 'off' }, false],
+  ])('dev auth with %s, with a warning whenever it is on', (_name, env, on) => {
+    const config = loadConfig(env);
+    expect(config.devAuth).toBe(on);
+    expect(config.warnings.some((w) => w.startsWith('dev auth is ON'))).toBe(on);
   });
 
   it('takes several Redis seed nodes only in cluster mode', () => {

@@ -32,6 +32,8 @@ export class HubConfig {
   readonly devAuth!: boolean;
   readonly logLevel!: LogLevel;
   readonly corsOrigins!: readonly string[];
+  /** Said once at start-up, never fatal: near-misses of known names, dev auth being on. */
+  readonly warnings!: readonly string[];
 }
 
 export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
@@ -45,8 +47,7 @@ export class ConfigError extends Error {
 
 const MIN_PRODUCTION_SECRET_BYTES = 32;
 
-/** Variables with the HERALD_ prefix that are known; any other is a typo. */
-const KNOWN_HERALD_VARS = new Set(['HERALD_DEV_AUTH', 'HERALD_FAULT']);
+const NODE_ENVS = ['development', 'test', 'production'] as const;
 
 const int = (fallback: number, min: number, max: number) =>
   z
@@ -78,7 +79,7 @@ const url = (protocols: string[], { list = false } = {}) =>
     );
 
 const schema = z.object({
-  NODE_ENV: z.string().default('development'),
+  NODE_ENV: z.enum(NODE_ENVS).optional(),
   PORT: int(3000, 0, 65535),
   JWT_SECRET: z.string().optional(),
   REDIS_URL: url(['redis', 'rediss'], { list: true }),
@@ -108,20 +109,14 @@ const schema = z.object({
  */
 export function loadConfig(env: Record<string, string | undefined>): HubConfig {
   const problems: string[] = [];
-  for (const name of Object.keys(env)) {
-    if (name.startsWith('HERALD_') && !KNOWN_HERALD_VARS.has(name)) {
-      problems.push(`${name}: unknown variable (known: ${[...KNOWN_HERALD_VARS].join(', ')})`);
-    }
-  }
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0]);
       problems.push(`${name}: ${issue.message} (got ${JSON.stringify(env[name])})`);
     }
+    throw new ConfigError(problems);
   }
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
-
   const v = parsed.data;
   const production = v.NODE_ENV === 'production';
   const secret = v.JWT_SECRET ?? '';
@@ -131,7 +126,10 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     );
   }
   if (!production && v.JWT_SECRET === '') problems.push('JWT_SECRET: is empty; unset it to get a random one per boot');
-  const devAuth = v.HERALD_DEV_AUTH ?? !production;
+  // A bare `npm start` (no NODE_ENV, no secret) is a developer trying it out;
+  // a secret without NODE_ENV is a deployment that forgot it, so no dev tokens.
+  const devAuth =
+    v.HERALD_DEV_AUTH ?? (v.NODE_ENV === 'development' || v.NODE_ENV === 'test' || (!v.NODE_ENV && !v.JWT_SECRET));
   if (production && v.HERALD_FAULT) problems.push('HERALD_FAULT: is a test hook and is refused in production');
   if (v.REDIS_CLUSTER && !v.REDIS_URL) problems.push('REDIS_CLUSTER: is on but REDIS_URL is not set');
   if (!v.REDIS_CLUSTER && v.REDIS_URL?.includes(',')) {
@@ -164,5 +162,37 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     devAuth,
     logLevel: v.LOG_LEVEL,
     corsOrigins: v.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    warnings: [
+      ...nearMisses(Object.keys(env)),
+      ...(devAuth ? ['dev auth is ON: POST /v1/dev/token mints any token, for anyone who can reach this instance'] : []),
+    ],
   } satisfies HubConfig);
+}
+
+const KNOWN_VARS = Object.keys(schema.shape);
+
+/**
+ * Unknown variables never stop start-up: Kubernetes injects `HERALD_SERVICE_HOST`,
+ * `HERALD_PORT`, … for a Service named herald, and wrappers set their own. A name
+ * one or two keystrokes from a known one is most likely a typo, so it is named.
+ */
+function nearMisses(names: string[]): string[] {
+  const known = new Set(KNOWN_VARS);
+  return names.flatMap((name) => {
+    if (known.has(name)) return [];
+    const meant = KNOWN_VARS.find((k) => editDistance(name.toUpperCase(), k) <= Math.max(1, Math.floor(k.length / 6)));
+    return meant ? [`${name} is not a Herald variable; did you mean ${meant}? (ignored)`] : [];
+  });
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }
