@@ -22,10 +22,11 @@ type AuthenticatedRequest = Request & { [PRINCIPAL]?: Principal };
 /** Requires the token's `scope` to contain `scope` (403 otherwise). */
 export const RequireScope = (scope: string) => SetMetadata(REQUIRED_SCOPE, scope);
 
-/** The principal a guard of this library authenticated. */
+/** The principal a guard of this library authenticated on this request, if any. */
+export const principalOf = (request: Request): Principal | undefined => (request as AuthenticatedRequest)[PRINCIPAL];
+
 export const CurrentPrincipal = createParamDecorator(
-  (_data: unknown, ctx: ExecutionContext): Principal | undefined =>
-    ctx.switchToHttp().getRequest<AuthenticatedRequest>()[PRINCIPAL],
+  (_data: unknown, ctx: ExecutionContext): Principal | undefined => principalOf(ctx.switchToHttp().getRequest<Request>()),
 );
 
 /**

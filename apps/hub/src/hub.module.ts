@@ -12,6 +12,7 @@ import { IngressModule } from './ingress/ingress.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PublishModule } from './publish/publish.module.js';
+import { RateLimitsModule } from './rate-limits/rate-limits.module.js';
 import { StreamModule } from './stream/stream.module.js';
 import { TicketsModule } from './tickets/tickets.module.js';
 
@@ -27,6 +28,7 @@ export class HubModule {
         DatabaseModule,
         FanoutModule.forRoot(config),
         MetricsModule,
+        RateLimitsModule.forRoot(config),
         TicketsModule.forRoot(config),
         StreamModule,
         PublishModule,

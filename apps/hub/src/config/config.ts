@@ -32,6 +32,14 @@ export class HubConfig {
   readonly devAuth!: boolean;
   readonly logLevel!: LogLevel;
   readonly corsOrigins!: readonly string[];
+  readonly rateLimitWindowMs!: number;
+  /** Per client address and window; 0 turns a limit off (as for every rate limit). */
+  readonly rateLimitDevToken!: number;
+  /** Per user and window. */
+  readonly rateLimitTickets!: number;
+  readonly rateLimitStreamOpensPerUser!: number;
+  /** Per client address: off by default, as behind a proxy every client has the proxy's address. */
+  readonly rateLimitStreamOpensPerAddress!: number;
   /** Said once at start-up, never fatal: near-misses of known names, dev auth being on. */
   readonly warnings!: readonly string[];
 }
@@ -101,6 +109,11 @@ const schema = z.object({
   HERALD_DEV_AUTH: flag,
   LOG_LEVEL: z.enum(LOG_LEVELS).default('log'),
   CORS_ORIGINS: z.string().default(''),
+  RATE_LIMIT_WINDOW_MS: int(60_000, 1000, 86_400_000),
+  RATE_LIMIT_DEV_TOKEN: int(60, 0, 1_000_000),
+  RATE_LIMIT_TICKETS: int(600, 0, 1_000_000),
+  RATE_LIMIT_STREAM_OPENS_PER_USER: int(600, 0, 1_000_000),
+  RATE_LIMIT_STREAM_OPENS_PER_ADDRESS: int(0, 0, 10_000_000),
 });
 
 /**
@@ -162,6 +175,11 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     devAuth,
     logLevel: v.LOG_LEVEL,
     corsOrigins: v.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    rateLimitWindowMs: v.RATE_LIMIT_WINDOW_MS,
+    rateLimitDevToken: v.RATE_LIMIT_DEV_TOKEN,
+    rateLimitTickets: v.RATE_LIMIT_TICKETS,
+    rateLimitStreamOpensPerUser: v.RATE_LIMIT_STREAM_OPENS_PER_USER,
+    rateLimitStreamOpensPerAddress: v.RATE_LIMIT_STREAM_OPENS_PER_ADDRESS,
     warnings: [
       ...nearMisses(Object.keys(env)),
       ...(devAuth ? ['dev auth is ON: POST /v1/dev/token mints any token, for anyone who can reach this instance'] : []),

@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { TokenService } from '#herald/auth/token.service';
 import { isUserId } from '#herald/contracts/user-id';
 import { FieldError } from '../errors/errors.js';
+import { RateLimited } from '../rate-limits/rate-limits.js';
 
 const DEFAULT_TTL_SECONDS = 3600;
 const MAX_TTL_SECONDS = 86_400;
@@ -14,6 +15,7 @@ export class DevTokenController {
 
   @Post()
   @HttpCode(200)
+  @RateLimited('dev-token')
   mint(@Body() body: unknown): { token: string } {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new FieldError('body', 'must be a JSON object');

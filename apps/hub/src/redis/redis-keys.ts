@@ -30,6 +30,11 @@ export class RedisKeys {
     return userId === undefined ? `${this.prefix}seen:${dedupeKey}` : `${this.prefix}seen:{${userId}}:${dedupeKey}`;
   }
 
+  /** Hits of one rate limit by one caller (`<limit>:<caller>`) in the current window. */
+  rateLimit(limitAndCaller: string): string {
+    return `${this.prefix}rate:${limitAndCaller}`;
+  }
+
   /** How many streams the user holds on each instance. */
   streamCounts(userId: string): string {
     return `${this.prefix}streams:{${userId}}`;

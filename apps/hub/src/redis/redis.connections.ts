@@ -5,8 +5,8 @@ import { RedisKeys } from './redis-keys.js';
 
 export type RedisClient = Redis | Cluster;
 
-/** The hub's own script commands (defined by RedisReplayLog and RedisStreamSlots). */
-export const SCRIPT_COMMANDS = ['heraldAppend', 'heraldRead', 'heraldAcquireSlot', 'heraldReleaseSlot'] as const;
+/** The hub's own script commands (defined by RedisReplayLog, RedisStreamSlots and RedisRateLimitStorage). */
+export const SCRIPT_COMMANDS = ['heraldAppend', 'heraldRead', 'heraldAcquireSlot', 'heraldReleaseSlot', 'heraldRateHit'] as const;
 
 /** Reconnect quickly, forever: an outage ends when Redis is back, without a restart. */
 const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);

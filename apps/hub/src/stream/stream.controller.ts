@@ -4,6 +4,7 @@ import { CurrentPrincipal, StreamAuthGuard } from '#herald/auth/guards';
 import type { Principal } from '#herald/auth/principal';
 import { isEventId } from '#herald/contracts/event-id';
 import { FieldError } from '../errors/errors.js';
+import { RateLimited } from '../rate-limits/rate-limits.js';
 import { StreamService } from './stream.service.js';
 
 /**
@@ -17,6 +18,8 @@ export class StreamController {
   constructor(private readonly streams: StreamService) {}
 
   @Sse('stream', { maxPendingDataLength: MAX_PENDING_DATA_LENGTH })
+  // Above UseGuards: decorators apply bottom-up, so auth runs first and a per-user limit sees the user.
+  @RateLimited('stream-address', 'stream-user')
   @UseGuards(StreamAuthGuard)
   stream(
     @CurrentPrincipal() principal: Principal,
