@@ -337,3 +337,69 @@ describe('three instances on one ingress', () => {
     ),
   TIMEOUT);
 });
+
+describe('fail-over when every instance died holding an entry', () => {
+  const hubs: HubProcess[] = [];
+  let redis: RedisServer | undefined;
+  let client: Redis | undefined;
+
+  afterEach(async () => {
+    await Promise.all(hubs.splice(0).map((hub) => hub.kill('SIGKILL')));
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  // Two instances, a stream open on A; both SIGKILLed; an entry added; a
+  // third instance started. Redis may serve a dead instance's blocked read
+  // before it notices the closed socket, leaving the entry pending with the
+  // dead consumer: the test hands it to A's consumer itself (as Redis did),
+  // so that case is met every time, not by chance. INGRESS_CLAIM_IDLE_MS is
+  // left at its default, longer than the bound.
+  it.each([false, true])('delivers it within 5 s of a live instance (persist: %s)', (persist) =>
+    withHubOutput(
+      () => hubs,
+      async () => {
+        redis = await startRedis();
+        client = new Redis(redis.url);
+        const env = { REDIS_URL: redis.url };
+        const [A, B] = await Promise.all([startHubProcess(env), startHubProcess(env)]);
+        hubs.push(A, B);
+        await Promise.all([A.ready(), B.ready()]);
+        const alice = newUser('alice');
+        const before = await openStream(A, alice);
+        const seen = before.lastId!;
+
+        // Until A has read from the group, its consumer is unknown to Redis.
+        const consumerOf = async (hub: HubProcess) => {
+          const list = ((await client!.xinfo('CONSUMERS', INGRESS, GROUP).catch(() => [])) as unknown[][]).map(pairs);
+          return list.map((c) => String(c.name)).find((name) => name.includes(`-${hub.pid}-`));
+        };
+        await waitFor('A consuming', async () => {
+          await client!.xadd(INGRESS, '*', 'envelope', envelope(newUser('warm-up'), 0));
+          await sleep(30);
+          return (await consumerOf(A)) !== undefined;
+        });
+        const deadConsumer = (await consumerOf(A))!;
+        await waitFor('the warm-up entries acknowledged', async () => (await groupState(client!)).pending === 0);
+
+        await Promise.all([A.kill('SIGKILL'), B.kill('SIGKILL')]);
+        const body = JSON.stringify({ type: EVENT_TYPE, recipients: [alice], data: { n: 1 }, persist });
+        const entryId = await client.xadd(INGRESS, '*', 'envelope', body);
+        await client.xreadgroup('GROUP', GROUP, deadConsumer, 'COUNT', 10, 'STREAMS', INGRESS, '>');
+        const held = (await client.xpending(INGRESS, GROUP, '-', '+', 10)) as [string, string][];
+        expect(held.map(([id, consumer]) => [id, consumer])).toEqual([[entryId, deadConsumer]]);
+
+        const C = await startHubProcess(env);
+        hubs.push(C);
+        await C.ready();
+        const live = Date.now();
+        const after = await openStream(C, alice, `?lastEventId=${seen}`);
+        await waitFor('the entry on the third instance', () => after.events.length >= 1, 5000, () => JSON.stringify(after.frames));
+        expect(Date.now() - live).toBeLessThanOrEqual(5000);
+        await waitFor('the entry acknowledged', async () => (await groupState(client!)).pending === 0, 5000);
+        await sleep(300);
+        expect(after.events.map((e) => e.n)).toEqual([1]);
+      },
+    ),
+  TIMEOUT);
+});

@@ -100,7 +100,7 @@ const schema = z.object({
     message: 'must be 1-64 characters of A-Z a-z 0-9 : _ . -',
   }),
   HEARTBEAT_MS: int(15_000, 50, 3_600_000),
-  INGRESS_CLAIM_IDLE_MS: int(30_000, 100, 3_600_000),
+  INGRESS_CLAIM_IDLE_MS: int(10_000, 100, 3_600_000),
   REPLAY_MAX_EVENTS: int(1000, 1, 1_000_000),
   REPLAY_TTL_MS: int(3_600_000, 1000, 30 * 86_400_000),
   STREAMS_PER_USER_MAX: int(8, 1, 10_000),

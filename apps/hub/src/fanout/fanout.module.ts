@@ -1,5 +1,6 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import type { HubConfig } from '../config/config.js';
+import { RedisInstances } from '../redis/redis-instances.js';
 import { RedisStreamSlots } from '../redis/redis-stream-slots.js';
 import { RedisConnections } from '../redis/redis.connections.js';
 import { RedisReplayLog } from '../replay/redis-replay-log.js';
@@ -19,6 +20,7 @@ export class FanoutModule {
     const providers = config.redisUrl
       ? [
           RedisConnections,
+          RedisInstances,
           RedisReplayLog,
           { provide: Fanout, useClass: RedisFanout },
           { provide: StreamSlots, useClass: RedisStreamSlots },
@@ -30,7 +32,7 @@ export class FanoutModule {
     return {
       module: FanoutModule,
       providers,
-      exports: config.redisUrl ? [Fanout, StreamSlots, RedisConnections, RedisReplayLog] : [Fanout, StreamSlots],
+      exports: config.redisUrl ? [Fanout, StreamSlots, RedisConnections, RedisInstances, RedisReplayLog] : [Fanout, StreamSlots],
     };
   }
 }

@@ -7,7 +7,8 @@ import { PreparedEvent } from '../events/stream-message.js';
 import { InboxStore } from '../inbox/inbox.store.js';
 import { Instance } from '../lifecycle/instance.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
-import { RedisConnections } from '../redis/redis.connections.js';
+import { BEAT_MS, RedisInstances } from '../redis/redis-instances.js';
+import { RedisConnections, SCRIPT_COMMANDS } from '../redis/redis.connections.js';
 import { RedisReplayLog } from '../replay/redis-replay-log.js';
 
 export const INGRESS_GROUP = 'herald';
@@ -19,13 +20,42 @@ const ERROR_PAUSE_MS = 500;
 /** Dead letters kept (roughly): enough to investigate, bounded so a flood of bad entries cannot fill Redis. */
 const DEAD_LETTERS_KEPT = 10_000;
 
+/**
+ * A consumer whose instance has not beaten for this long is taken for dead,
+ * and what it holds is claimed at once. A live one wrongly taken for dead
+ * (a long pause) costs nothing but work: the append script stores an entry
+ * only while its consumer owns it.
+ */
+const SILENT_MS = 3 * BEAT_MS;
+/** A dead consumer with nothing pending is removed from the group after this much silence. */
+const FORGET_CONSUMER_MS = 30_000;
+
+/**
+ * Removes a consumer from the group only if it holds nothing: XGROUP
+ * DELCONSUMER would drop its pending entries with it.
+ * KEYS: the ingress. ARGV: the group, the consumer.
+ */
+const FORGET_CONSUMER = `
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+end
+return -1
+`;
+
 type Entry = [id: string, fields: string[]];
+type PendingEntry = [id: string, consumer: string, idleMs: number, deliveries: number];
+
+interface ScriptedClient {
+  heraldForgetConsumer(numKeys: number, key: string, group: string, consumer: string): Promise<number>;
+}
 
 /**
  * Where events enter from Redis: `XADD herald:ingress * envelope '<json>'`,
  * read by one consumer group shared by all instances, so each entry is
- * handled once. An instance that dies leaves its entries pending; a live one
- * claims them after INGRESS_CLAIM_IDLE_MS. The append script acknowledges an
+ * handled once. An instance that dies leaves its entries pending: a live one
+ * claims them as soon as the dead one has missed a few heartbeats, and any
+ * entry left unacknowledged for INGRESS_CLAIM_IDLE_MS (a stuck consumer)
+ * is claimed too. The append script acknowledges an
  * entry in the same step as it stores it, and only while this consumer still
  * owns it, so a retried entry never produces a second copy.
  */
@@ -37,6 +67,8 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
   private running = false;
   private loop?: Promise<void>;
   private nextClaimAt = 0;
+  private nextRescueAt = 0;
+  private readonly client: ScriptedClient;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -44,9 +76,12 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly inbox: InboxStore,
     private readonly metrics: HubMetrics,
     private readonly config: HubConfig,
+    private readonly instances: RedisInstances,
     instance: Instance,
   ) {
     this.consumer = `${hostname()}-${process.pid}-${instance.id}`;
+    redis.commands.defineCommand(SCRIPT_COMMANDS.forgetConsumer, { lua: FORGET_CONSUMER });
+    this.client = redis.commands as unknown as ScriptedClient;
   }
 
   onApplicationBootstrap(): void {
@@ -66,9 +101,11 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     while (this.running) {
       try {
         if (!groupReady) groupReady = await this.createGroup();
+        if (Date.now() >= this.nextRescueAt) await this.claimFromDeadInstances();
         if (Date.now() >= this.nextClaimAt) {
           await this.claimAbandoned();
           await this.trimProcessed();
+          await this.forgetDeadConsumers();
         }
         await this.handle(await this.readNew());
         if (state === 'failing') this.logger.log('ingress consumer is reading again');
@@ -110,7 +147,50 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     return reply?.[0]?.[1] ?? [];
   }
 
-  /** Takes over entries another consumer (a dead instance, or this one before an error) left pending. */
+  /**
+   * Takes over at once what consumers of dead instances hold. Redis may have
+   * handed an entry to a dead instance's blocked read before it noticed the
+   * closed socket: waiting for INGRESS_CLAIM_IDLE_MS would delay it for no gain.
+   */
+  private async claimFromDeadInstances(): Promise<void> {
+    this.nextRescueAt = Date.now() + BEAT_MS;
+    const { commands, keys } = this.redis;
+    const [, , , holders] = (await commands.xpending(keys.ingress, INGRESS_GROUP)) as [
+      number,
+      string | null,
+      string | null,
+      [consumer: string, count: string][] | null,
+    ];
+    for (const [holder] of holders ?? []) {
+      if (holder === this.consumer || !this.instances.isSilent(instanceOf(holder), SILENT_MS)) continue;
+      let pending: PendingEntry[];
+      do {
+        // Entries idle this long at least: a new instance's entries, read before its first beat landed, are not taken.
+        pending = (await commands.xpending(keys.ingress, INGRESS_GROUP, 'IDLE', SILENT_MS, '-', '+', READ_COUNT, holder)) as PendingEntry[];
+        if (pending.length === 0) break;
+        const ids = pending.map(([id]) => id);
+        // `call`: ioredis types XCLAIM's ids as a fixed tuple, not a list.
+        const claimed = (await commands.call('XCLAIM', keys.ingress, INGRESS_GROUP, this.consumer, SILENT_MS, ...ids)) as (Entry | null)[];
+        const entries = claimed.filter((entry): entry is Entry => entry !== null);
+        this.logger.log(`claimed ${entries.length} ingress entr${entries.length === 1 ? 'y' : 'ies'} of dead consumer ${holder}`);
+        await this.handle(entries, true);
+      } while (pending.length === READ_COUNT && this.running);
+    }
+  }
+
+  /** Consumers of instances long gone, holding nothing, leave the group, so that it does not grow with every restart. */
+  private async forgetDeadConsumers(): Promise<void> {
+    const { commands, keys } = this.redis;
+    const consumers = (await commands.xinfo('CONSUMERS', keys.ingress, INGRESS_GROUP)) as unknown[][];
+    for (const info of consumers) {
+      const name = String(info[info.indexOf('name') + 1]);
+      const pending = Number(info[info.indexOf('pending') + 1]);
+      if (pending > 0 || !this.instances.isSilent(instanceOf(name), FORGET_CONSUMER_MS)) continue;
+      await this.client.heraldForgetConsumer(1, keys.ingress, INGRESS_GROUP, name);
+    }
+  }
+
+  /** Takes over entries left pending for INGRESS_CLAIM_IDLE_MS (a stuck consumer, or this one before an error). */
   private async claimAbandoned(): Promise<void> {
     this.nextClaimAt = Date.now() + Math.max(this.config.ingressClaimIdleMs / 2, 100);
     let cursor = '0-0';
@@ -216,6 +296,11 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
       }),
     );
   }
+}
+
+/** Consumers are named `<host>-<pid>-<instance id>`. */
+function instanceOf(consumer: string): string {
+  return consumer.slice(consumer.lastIndexOf('-') + 1);
 }
 
 function field(fields: string[], name: string): string | undefined {

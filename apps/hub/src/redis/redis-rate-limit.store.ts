@@ -22,7 +22,7 @@ export class RedisRateLimitStore extends RateLimitStore {
 
   constructor(private readonly redis: RedisConnections) {
     super();
-    redis.commands.defineCommand(SCRIPT_COMMANDS[4], { lua: HIT });
+    redis.commands.defineCommand(SCRIPT_COMMANDS.rateHit, { lua: HIT });
     this.client = redis.commands as unknown as ScriptedClient;
   }
 

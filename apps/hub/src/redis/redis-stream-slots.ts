@@ -1,10 +1,9 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { HubConfig } from '../config/config.js';
-import { Instance } from '../lifecycle/instance.js';
 import { StreamSlots } from '../stream/stream-slots.js';
+import { RedisInstances } from './redis-instances.js';
 import { RedisConnections, SCRIPT_COMMANDS } from './redis.connections.js';
 
-const HEARTBEAT_MS = 5000;
 /** An instance not heard of for this long is taken for dead, and its streams stop counting. */
 const LIVENESS_MS = 15_000;
 /** A user's counts outlive their last change by this much at most (a safety net: live instances keep them right). */
@@ -68,71 +67,52 @@ interface ScriptedClient {
  * STREAMS_PER_USER_MAX across instances, without a Redis record per stream:
  * each user has a hash of counts by instance, and each instance states its
  * own count exactly whenever it changes, so a lost update heals at the next
- * one. Instances announce themselves every few seconds; the counts of one
- * that stopped (a crash) no longer count once it is overdue.
+ * one. The counts of an instance that stopped beating (a crash) no longer
+ * count once it is overdue.
  */
 @Injectable()
-export class RedisStreamSlots extends StreamSlots implements OnModuleInit, OnModuleDestroy {
+export class RedisStreamSlots extends StreamSlots implements OnModuleDestroy {
   private readonly logger = new Logger(RedisStreamSlots.name);
-  private readonly me: string;
-  private live: string[];
-  private heartbeat?: NodeJS.Timeout;
   private readonly client: ScriptedClient;
+  /** Releases on their way to Redis: shutdown waits for them before the connection closes. */
+  private readonly releasing = new Set<Promise<unknown>>();
 
   constructor(
     private readonly redis: RedisConnections,
+    private readonly instances: RedisInstances,
     private readonly config: HubConfig,
-    instance: Instance,
   ) {
     super();
-    this.me = instance.id;
-    this.live = [this.me];
-    const [, , acquire, release] = SCRIPT_COMMANDS;
-    redis.commands.defineCommand(acquire, { lua: ACQUIRE });
-    redis.commands.defineCommand(release, { lua: RELEASE });
+    redis.commands.defineCommand(SCRIPT_COMMANDS.acquireSlot, { lua: ACQUIRE });
+    redis.commands.defineCommand(SCRIPT_COMMANDS.releaseSlot, { lua: RELEASE });
     this.client = redis.commands as unknown as ScriptedClient;
   }
 
-  onModuleInit(): void {
-    this.heartbeat = setInterval(() => void this.announce(), HEARTBEAT_MS);
-    this.redis.commands.on('ready', () => void this.announce());
-  }
-
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.heartbeat);
-    await this.redis.commands.zrem(this.redis.keys.instances, this.me).catch(() => undefined);
+    await Promise.all(this.releasing);
   }
 
   async acquire(userId: string, local: number): Promise<boolean> {
     const admitted = await this.client.heraldAcquireSlot(
       1,
       this.redis.keys.streamCounts(userId),
-      this.me,
+      this.instances.me,
       local,
       this.config.streamsPerUserMax,
       COUNTS_TTL_MS,
       LIVENESS_MS,
-      ...this.live,
+      ...this.instances.live(LIVENESS_MS),
     );
     return admitted === 1;
   }
 
   release(userId: string, local: number): void {
-    this.client.heraldReleaseSlot(1, this.redis.keys.streamCounts(userId), this.me, local).catch((err: Error) => {
-      this.logger.warn(`releasing a stream slot of ${userId} failed (${err.message}); the next change corrects it`);
-    });
-  }
-
-  private async announce(): Promise<void> {
-    const { commands, keys } = this.redis;
-    const now = Date.now();
-    try {
-      await commands.zadd(keys.instances, now, this.me);
-      await commands.zremrangebyscore(keys.instances, '-inf', now - LIVENESS_MS);
-      const live = await commands.zrange(keys.instances, '0', '-1');
-      this.live = live.includes(this.me) ? live : [...live, this.me];
-    } catch {
-      // Redis is away: streams are refused meanwhile, and the next beat catches up.
-    }
+    const released = this.client
+      .heraldReleaseSlot(1, this.redis.keys.streamCounts(userId), this.instances.me, local)
+      .catch((err: Error) => {
+        this.logger.warn(`releasing a stream slot of ${userId} failed (${err.message}); the next change corrects it`);
+      })
+      .finally(() => this.releasing.delete(released));
+    this.releasing.add(released);
   }
 }

@@ -1,12 +1,20 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { HubConfig } from '../config/config.js';
 import { RedisKeys } from './redis-keys.js';
 
 export type RedisClient = Redis | Cluster;
 
-/** The hub's own script commands (defined by RedisReplayLog, RedisStreamSlots and RedisRateLimitStorage). */
-export const SCRIPT_COMMANDS = ['heraldAppend', 'heraldRead', 'heraldAcquireSlot', 'heraldReleaseSlot', 'heraldRateHit'] as const;
+/** The hub's own script commands, each defined by the class that uses it. */
+export const SCRIPT_COMMANDS = {
+  append: 'heraldAppend',
+  read: 'heraldRead',
+  acquireSlot: 'heraldAcquireSlot',
+  releaseSlot: 'heraldReleaseSlot',
+  rateHit: 'heraldRateHit',
+  beat: 'heraldBeat',
+  forgetConsumer: 'heraldForgetConsumer',
+} as const;
 
 /** Reconnect quickly, forever: an outage ends when Redis is back, without a restart. */
 const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);
@@ -17,7 +25,7 @@ const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);
  * reads (which would hold up every command queued behind them).
  */
 @Injectable()
-export class RedisConnections implements OnModuleDestroy {
+export class RedisConnections implements OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   readonly keys: RedisKeys;
   readonly cluster: boolean;
@@ -51,7 +59,7 @@ export class RedisConnections implements OnModuleDestroy {
     this.commands = make(
       'commands',
       { enableAutoPipelining: true },
-      { enableAutoPipelining: true, autoPipeliningIgnoredCommands: [...SCRIPT_COMMANDS] },
+      { enableAutoPipelining: true, autoPipeliningIgnoredCommands: Object.values(SCRIPT_COMMANDS) },
     );
     this.subscriber = make('subscriber', { autoResubscribe: false }, { shardedSubscribers: true });
     this.blocking = make('ingress', { maxRetriesPerRequest: 0 });
@@ -76,7 +84,8 @@ export class RedisConnections implements OnModuleDestroy {
     return this.commands.status === 'ready' && this.subscriber.status === 'ready';
   }
 
-  onModuleDestroy(): void {
+  /** Last of all shutdown steps: every module's own destroy hook may still use Redis (releases, unsubscribes). */
+  onApplicationShutdown(): void {
     for (const client of [this.blocking, this.subscriber, this.commands]) client.disconnect();
   }
 }

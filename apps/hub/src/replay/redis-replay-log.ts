@@ -84,7 +84,7 @@ export class RedisReplayLog {
     private readonly redis: RedisConnections,
     private readonly config: HubConfig,
   ) {
-    const [append, read] = SCRIPT_COMMANDS;
+    const { append, read } = SCRIPT_COMMANDS;
     redis.commands.defineCommand(append, { lua: APPEND });
     redis.commands.defineCommand(read, { lua: READ });
     this.client = redis.commands as unknown as ScriptedClient;
