@@ -1,6 +1,7 @@
 // SIGTERM (API.md, Operations): readiness turns 503 and new streams get 503 at
 // once, open streams are ended within SHUTDOWN_GRACE_MS, and the process exits
-// cleanly; a client that was on it replays everything on another instance.
+// with status 0; a client that was on it replays everything on another
+// instance, and its place in the cluster-wide stream count is free at once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { publish as publishEvent } from './support/http.js';
 import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
@@ -24,7 +25,7 @@ describe('SIGTERM', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    const env = { REDIS_URL: redis.url, SHUTDOWN_GRACE_MS: String(GRACE_MS) };
+    const env = { REDIS_URL: redis.url, SHUTDOWN_GRACE_MS: String(GRACE_MS), STREAMS_PER_USER_MAX: '1' };
     [leaving, staying] = await Promise.all([startHubProcess(env), startHubProcess(env)]);
     await Promise.all([leaving.ready(), staying.ready()]);
   });
@@ -60,13 +61,18 @@ describe('SIGTERM', () => {
       await stream.until(() => stream.ended(), GRACE_MS + 1000).catch(() => undefined);
       expect(stream.ended()).toBe(true);
     }
-    // Gone within the grace period, by SIGTERM alone (Nest re-raises it once closed).
-    await exited;
+    // Gone within the grace period, by SIGTERM alone, with a status that says all went well.
+    expect(await exited).toBe(0);
     expect(Date.now() - signalled).toBeLessThan(GRACE_MS + 1000);
+    // Each stream gave its place back before Redis was closed: with one
+    // stream allowed per user, alice is admitted on the other instance at
+    // once, not after the dead instance's counts expire.
+    expect(leaving.output.join('')).not.toMatch(/releasing a stream slot/);
 
     const resumed = await openRaw(`${staying.url}/v1/stream`, {
       headers: { authorization: `Bearer ${token('alice')}`, 'last-event-id': lastSeen },
     });
+    expect(resumed.response.status).toBe(200);
     expect((await resumed.next()).event).toBe('ready');
     expect(JSON.parse((await resumed.next()).data!).data).toEqual({ n: 2 });
     resumed.close();

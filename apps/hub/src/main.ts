@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createHub } from './app.js';
 import { ConfigError, HubConfig, loadConfig } from './config/config.js';
-import { Draining } from './lifecycle/draining.js';
+import { StreamDrain } from './stream/stream.drain.js';
 
 function readConfig(): HubConfig {
   try {
@@ -18,11 +18,24 @@ const config = readConfig();
 const app = await createHub(config);
 const logger = new Logger('Herald');
 for (const warning of config.warnings) logger.warn(warning);
-// Readiness must turn 503 the moment the signal comes: Nest's shutdown runs
-// every module's destroy hook before the stream drain gets its turn.
-const draining = app.get(Draining);
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => draining.start());
-app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+// Not Nest's enableShutdownHooks: it re-raises the signal once closed, so a
+// clean drain ended with status 143, which orchestrators read as a failure.
+// The order loses nothing: refuse new streams at once, end the open ones
+// (each gives its place in the cluster-wide count back through Redis), then
+// close the modules, Redis connections last.
+async function shutDown(signal: NodeJS.Signals): Promise<never> {
+  logger.log(`${signal}: draining`);
+  try {
+    await app.get(StreamDrain).run();
+    await app.close();
+  } catch (err) {
+    logger.error(`shutdown failed: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+// Once: a second Ctrl-C stops the process at once.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutDown(signal));
 await app.listen(config.port);
 logger.log(`listening on http://localhost:${config.port} (${config.redisUrl ? 'Redis' : 'embedded, in-process'} fan-out)`);
 if (config.jwtSecretGenerated) {

@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HubConfig } from '../config/config.js';
 import { Draining } from '../lifecycle/draining.js';
@@ -14,9 +14,12 @@ const POLL_MS = 50;
  * streams are ended in steps over half of SHUTDOWN_GRACE_MS (at most 5 s), so
  * their clients reconnect to other instances and replay, without a stampede;
  * then it waits for them to be gone, at most until the grace period ends.
+ * Called by main.ts before the application closes, not as a Nest shutdown
+ * hook: those run after modules are destroyed, and ending a stream still
+ * needs Redis (its place in the cluster-wide count is given back).
  */
 @Injectable()
-export class StreamDrain implements BeforeApplicationShutdown {
+export class StreamDrain {
   private readonly logger = new Logger(StreamDrain.name);
 
   constructor(
@@ -25,7 +28,7 @@ export class StreamDrain implements BeforeApplicationShutdown {
     private readonly config: HubConfig,
   ) {}
 
-  async beforeApplicationShutdown(): Promise<void> {
+  async run(): Promise<void> {
     this.draining.start();
     const deadline = Date.now() + this.config.shutdownGraceMs;
     const open = this.registry.size;

@@ -8,6 +8,6 @@ import { StreamTimers } from './stream.timers.js';
 @Module({
   controllers: [StreamController],
   providers: [StreamRegistry, StreamService, StreamTimers, StreamDrain],
-  exports: [StreamRegistry],
+  exports: [StreamRegistry, StreamDrain],
 })
 export class StreamModule {}
