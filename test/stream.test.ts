@@ -525,7 +525,7 @@ describe('token expiry during a stream', () => {
     await sleep(expiresAt + 5 - Date.now());
     // What the hub's shared 1 s tick does, run here just after the token expired:
     // any tick from now on must end this stream, or it keeps receiving events.
-    hub.registry.expireDue(performance.now());
+    hub.registry.endDue(performance.now());
     expect(hub.registry.expiryCount).toBe(pending - 1);
     expect(await framesUntilEnd(stream, 1000)).toEqual([{ id: ready.id, event: 'expired', data: expect.any(String) }]);
   });

@@ -24,9 +24,18 @@ describe('loadConfig', () => {
       replayMaxEvents: 1000,
       streamsPerUserMax: 8,
       shutdownGraceMs: 10000,
+      streamMaxAgeMs: 1_800_000,
+      ingressClaimIdleMs: 10_000,
       devAuth: true,
     });
     expect(config.jwtSecret.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it('takes STREAM_MAX_AGE_MS of 0 (never) or 1 s and more, and refuses the rest naming it', () => {
+    expect(loadConfig({ STREAM_MAX_AGE_MS: '0' }).streamMaxAgeMs).toBe(0);
+    expect(loadConfig({ STREAM_MAX_AGE_MS: '60000' }).streamMaxAgeMs).toBe(60_000);
+    expect(problemsOf({ STREAM_MAX_AGE_MS: '500' })).toEqual([expect.stringMatching(/^STREAM_MAX_AGE_MS: must be 0 \(never\) or at least 1000/)]);
+    expect(problemsOf({ STREAM_MAX_AGE_MS: '30min' })).toEqual([expect.stringMatching(/^STREAM_MAX_AGE_MS: must be a whole number/)]);
   });
 
   it('makes a different secret on each boot in development', () => {

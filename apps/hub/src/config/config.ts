@@ -29,6 +29,8 @@ export class HubConfig {
   readonly streamsPerUserMax!: number;
   readonly streamsMax!: number;
   readonly shutdownGraceMs!: number;
+  /** Streams end after this long (± 20 %), so load spreads onto new instances; 0: never. */
+  readonly streamMaxAgeMs!: number;
   readonly devAuth!: boolean;
   readonly logLevel!: LogLevel;
   readonly corsOrigins!: readonly string[];
@@ -54,6 +56,9 @@ export class ConfigError extends Error {
 }
 
 const MIN_PRODUCTION_SECRET_BYTES = 32;
+
+/** Shorter, and clients would spend more time reconnecting than streaming. */
+const MIN_STREAM_AGE_MS = 1000;
 
 const NODE_ENVS = ['development', 'test', 'production'] as const;
 
@@ -106,6 +111,7 @@ const schema = z.object({
   STREAMS_PER_USER_MAX: int(8, 1, 10_000),
   STREAMS_MAX: int(100_000, 1, 10_000_000),
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  STREAM_MAX_AGE_MS: int(1_800_000, 0, 7 * 86_400_000),
   HERALD_DEV_AUTH: flag,
   LOG_LEVEL: z.enum(LOG_LEVELS).default('log'),
   CORS_ORIGINS: z.string().default(''),
@@ -143,6 +149,9 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
   // a secret without NODE_ENV is a deployment that forgot it, so no dev tokens.
   const devAuth =
     v.HERALD_DEV_AUTH ?? (v.NODE_ENV === 'development' || v.NODE_ENV === 'test' || (!v.NODE_ENV && !v.JWT_SECRET));
+  if (v.STREAM_MAX_AGE_MS > 0 && v.STREAM_MAX_AGE_MS < MIN_STREAM_AGE_MS) {
+    problems.push(`STREAM_MAX_AGE_MS: must be 0 (never) or at least ${MIN_STREAM_AGE_MS} (got ${v.STREAM_MAX_AGE_MS})`);
+  }
   if (production && v.HERALD_FAULT) problems.push('HERALD_FAULT: is a test hook and is refused in production');
   if (v.REDIS_CLUSTER && !v.REDIS_URL) problems.push('REDIS_CLUSTER: is on but REDIS_URL is not set');
   if (!v.REDIS_CLUSTER && v.REDIS_URL?.includes(',')) {
@@ -172,6 +181,7 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     streamsPerUserMax: v.STREAMS_PER_USER_MAX,
     streamsMax: v.STREAMS_MAX,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    streamMaxAgeMs: v.STREAM_MAX_AGE_MS,
     devAuth,
     logLevel: v.LOG_LEVEL,
     corsOrigins: v.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),

@@ -1,4 +1,5 @@
 import type { MessageEvent } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
 import type { Subscriber } from 'rxjs';
 import { compareEventIds, START_ID } from '#herald/contracts/event-id';
 import type { StreamMessage } from '../events/stream-message.js';
@@ -12,8 +13,8 @@ const EXPIRED_DATA = JSON.stringify({ reason: 'token-expired' });
 
 /**
  * One open stream. Kept small on purpose, as an instance holds many of them:
- * the user, the token's expiry, the last id sent, and the Nest subscriber the
- * frames go to.
+ * the user, its deadlines, the last id sent, the Nest subscriber the frames
+ * go to, and the response (to close its connection when the hub ends it).
  */
 export class Connection {
   /** The id of the last frame sent: what the client will send as Last-Event-ID. */
@@ -33,6 +34,9 @@ export class Connection {
     readonly userId: string,
     /** When the token that opened the stream expires, on the `performance.now()` clock. */
     readonly expiresAt: number,
+    /** When the stream ends: its token's expiry, or earlier when it reaches STREAM_MAX_AGE_MS. */
+    readonly dueAt = expiresAt,
+    private readonly response?: ServerResponse,
   ) {}
 
   get isSuspended(): boolean {
@@ -89,14 +93,33 @@ export class Connection {
     if (this.state === 'live' || this.state === 'suspended') this.subscriber?.next(PING);
   }
 
+  /**
+   * At `dueAt`: a stream whose token expired says so; one that reached its
+   * maximum age just ends, and its client reconnects with the same token.
+   * @param now `performance.now()`.
+   */
+  due(now: number): void {
+    if (this.expiresAt <= now) this.expire();
+    else this.end();
+  }
+
   /** Tells the client its token expired, and ends the stream. */
   expire(): void {
     this.subscriber?.next({ id: this.lastId, type: 'expired', data: EXPIRED_DATA });
     this.end();
   }
 
-  /** Ends the stream; the client reconnects (elsewhere, when draining) and replays. */
+  /**
+   * Ends the stream; the client reconnects and replays. Its connection is
+   * closed too, once the end is written: a reconnect on a fresh connection
+   * goes wherever a load balancer sends it (another instance, when this one
+   * drains or when streams are rebalanced), even a balancer that routes
+   * whole connections.
+   */
   end(): void {
+    // Taken now: a finished response no longer holds its socket.
+    const socket = this.response?.socket;
+    if (socket) this.response!.once('finish', () => socket.end());
     this.subscriber?.complete();
   }
 

@@ -5,9 +5,9 @@ const T0 = 1_700_000_000_000;
 describe('ExpiryWheel', () => {
   it('hands out each item at the first call at or after its expiry', () => {
     const wheel = new ExpiryWheel(T0);
-    const a = { expiresAt: T0 + 1500 };
-    const b = { expiresAt: T0 + 1700 };
-    const c = { expiresAt: T0 + 3200 };
+    const a = { dueAt: T0 + 1500 };
+    const b = { dueAt: T0 + 1700 };
+    const c = { dueAt: T0 + 3200 };
     [a, b, c].forEach((item) => wheel.add(item));
     expect(wheel.takeDue(T0 + 1499)).toEqual([]);
     expect(wheel.takeDue(T0 + 1500)).toEqual([a]);
@@ -19,7 +19,7 @@ describe('ExpiryWheel', () => {
 
   it('forgets deleted items and their empty buckets', () => {
     const wheel = new ExpiryWheel(T0);
-    const a = { expiresAt: T0 + 1500 };
+    const a = { dueAt: T0 + 1500 };
     wheel.add(a);
     wheel.delete(a);
     expect(wheel.size).toBe(0);
@@ -28,7 +28,7 @@ describe('ExpiryWheel', () => {
 
   it('catches up after a long pause without walking every second', () => {
     const wheel = new ExpiryWheel(T0);
-    const items = [{ expiresAt: T0 + 5000 }, { expiresAt: T0 + 86_400_000 }];
+    const items = [{ dueAt: T0 + 5000 }, { dueAt: T0 + 86_400_000 }];
     items.forEach((i) => wheel.add(i));
     expect(wheel.takeDue(T0 + 365 * 86_400_000)).toEqual(items);
   });

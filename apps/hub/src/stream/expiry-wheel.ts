@@ -1,8 +1,9 @@
 /**
- * Token expiries of all streams, bucketed by second, so that one shared tick
- * finds the due ones without a timer per stream or a scan of every stream.
+ * When each stream is due to end (its token expires, or it reaches its
+ * maximum age), bucketed by second, so that one shared tick finds the due
+ * ones without a timer per stream or a scan of every stream.
  */
-export class ExpiryWheel<T extends { readonly expiresAt: number }> {
+export class ExpiryWheel<T extends { readonly dueAt: number }> {
   private readonly buckets = new Map<number, Set<T>>();
   private swept: number;
 
@@ -10,16 +11,16 @@ export class ExpiryWheel<T extends { readonly expiresAt: number }> {
     this.swept = Math.floor(now / 1000);
   }
 
-  /** `item` must expire after the last `takeDue()` call (a token is checked unexpired before its stream opens). */
+  /** `item` must be due after the last `takeDue()` call (a token is checked unexpired before its stream opens). */
   add(item: T): void {
-    const second = Math.floor(item.expiresAt / 1000);
+    const second = Math.floor(item.dueAt / 1000);
     let bucket = this.buckets.get(second);
     if (!bucket) this.buckets.set(second, (bucket = new Set()));
     bucket.add(item);
   }
 
   delete(item: T): void {
-    const second = Math.floor(item.expiresAt / 1000);
+    const second = Math.floor(item.dueAt / 1000);
     const bucket = this.buckets.get(second);
     if (bucket?.delete(item) && bucket.size === 0) this.buckets.delete(second);
   }
@@ -43,11 +44,11 @@ export class ExpiryWheel<T extends { readonly expiresAt: number }> {
     }
     this.swept = Math.max(this.swept, current);
     // The second under way: only what is due already, so no stream outlives
-    // its token by more than a tick.
+    // its deadline by more than a tick.
     const bucket = this.buckets.get(current);
     if (bucket) {
       for (const item of bucket) {
-        if (item.expiresAt <= now) {
+        if (item.dueAt <= now) {
           bucket.delete(item);
           due.push(item);
         }

@@ -1,4 +1,5 @@
-import { Controller, Headers, MessageEvent, Query, Sse, SseSignal, UseGuards } from '@nestjs/common';
+import { Controller, Headers, MessageEvent, Query, Req, Sse, SseSignal, UseGuards } from '@nestjs/common';
+import type { Request } from 'express';
 import type { Observable } from 'rxjs';
 import { CurrentPrincipal, StreamAuthGuard } from '#herald/auth/guards';
 import type { Principal } from '#herald/auth/principal';
@@ -26,8 +27,9 @@ export class StreamController {
     @Headers('last-event-id') header: string | undefined,
     @Query('lastEventId') query: unknown,
     @SseSignal() signal: AbortSignal,
+    @Req() request: Request,
   ): Promise<Observable<MessageEvent>> {
-    return this.streams.open(principal, lastEventId(header, query), signal);
+    return this.streams.open(principal, lastEventId(header, query), signal, request.res);
   }
 }
 

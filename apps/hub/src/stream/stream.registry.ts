@@ -1,4 +1,5 @@
 import { HttpException, HttpStatus, Injectable, OnModuleInit } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
 import { HubConfig } from '../config/config.js';
 import type { StreamMessage } from '../events/stream-message.js';
 import { UnavailableError } from '../errors/errors.js';
@@ -20,7 +21,7 @@ import { StreamSlots } from './stream-slots.js';
 export class StreamRegistry implements OnModuleInit, DeliverySink {
   /** A user's streams; almost always one or two, so an array beats a Set. */
   private readonly byUser = new Map<string, Connection[]>();
-  /** On the monotonic clock: a wall-clock step (NTP) must neither skip nor hasten an expiry. */
+  /** Streams by deadline, on the monotonic clock: a wall-clock step (NTP) must neither skip nor hasten one. */
   private readonly expiries = new ExpiryWheel<Connection>(performance.now());
   /** Streams of a user being admitted (waiting for the cluster-wide count). */
   private readonly admitting = new Map<string, number>();
@@ -43,9 +44,10 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
    * cluster-wide count is asked, the stream is reserved here, so concurrent
    * opens of one user count each other.
    * @param expiresAt when the token expires, in wall-clock ms since the epoch.
+   * @param response the stream's response, closed with the stream when the hub ends it.
    * @throws 429 past STREAMS_PER_USER_MAX, 503 when the instance is full.
    */
-  async open(userId: string, expiresAt: number): Promise<Connection> {
+  async open(userId: string, expiresAt: number, response?: ServerResponse): Promise<Connection> {
     if (this.count >= this.config.streamsMax) {
       throw new UnavailableError('this instance holds as many streams as it may (STREAMS_MAX)', 5);
     }
@@ -73,11 +75,13 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
         HttpStatus.TOO_MANY_REQUESTS,
       );
     }
-    return this.add(userId, expiresAt);
+    return this.add(userId, expiresAt, response);
   }
 
-  private add(userId: string, expiresAt: number): Connection {
-    const connection = new Connection(userId, performance.now() + (expiresAt - Date.now()));
+  private add(userId: string, expiresAt: number, response?: ServerResponse): Connection {
+    const now = performance.now();
+    const tokenExpiry = now + (expiresAt - Date.now());
+    const connection = new Connection(userId, tokenExpiry, Math.min(tokenExpiry, now + this.maxAge()), response);
     const streams = this.byUser.get(userId);
     if (streams) streams.push(connection);
     else {
@@ -88,6 +92,17 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     this.count++;
     this.metrics.openStreams.inc();
     return connection;
+  }
+
+  /**
+   * How long a new stream may stay open: STREAM_MAX_AGE_MS, ± 20 % at random,
+   * so that streams opened together (after a restart, a reconnect storm) do
+   * not all end together. Ending old streams is what moves load onto
+   * instances added since: their clients reconnect through the balancer.
+   */
+  private maxAge(): number {
+    const age = this.config.streamMaxAgeMs;
+    return age === 0 ? Infinity : age * (0.8 + 0.4 * Math.random());
   }
 
   /** The user's streams here, with those being admitted. */
@@ -145,9 +160,9 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     for (const streams of this.byUser.values()) for (const connection of streams) connection.ping();
   }
 
-  /** @param now `performance.now()`. */
-  expireDue(now: number): void {
-    for (const connection of this.expiries.takeDue(now)) connection.expire();
+  /** Ends the streams whose token expired or that reached their maximum age. @param now `performance.now()`. */
+  endDue(now: number): void {
+    for (const connection of this.expiries.takeDue(now)) connection.due(now);
   }
 
   /** Ends up to `count` streams (draining on shutdown); their clients reconnect elsewhere and replay. */

@@ -1,4 +1,5 @@
 import { Injectable, Logger, MessageEvent } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
 import { EMPTY, Observable } from 'rxjs';
 import type { Principal } from '#herald/auth/principal';
 import { UnavailableError } from '../errors/errors.js';
@@ -26,15 +27,21 @@ export class StreamService {
    * @param afterId the client's last event id (validated), or null for a fresh subscribe.
    * @param signal aborted when the response ends, however it ends; releases the stream's slot
    *   even if Nest never subscribes (the client left during setup).
+   * @param response closed with the stream when the hub ends it.
    */
-  async open(principal: Principal, afterId: string | null, signal: AbortSignal): Promise<Observable<MessageEvent>> {
+  async open(
+    principal: Principal,
+    afterId: string | null,
+    signal: AbortSignal,
+    response?: ServerResponse,
+  ): Promise<Observable<MessageEvent>> {
     if (this.draining.active) {
       throw new UnavailableError('this instance is shutting down; reconnect to another', RETRY_MS / 1000);
     }
     if (!this.fanout.isReady()) {
       throw new UnavailableError('the event store is unavailable; retry shortly', RETRY_MS / 1000);
     }
-    const connection = await this.registry.open(principal.sub, principal.exp * 1000);
+    const connection = await this.registry.open(principal.sub, principal.exp * 1000, response);
     if (signal.aborted) {
       // The client left while it was being admitted: Nest will not subscribe.
       this.registry.remove(connection);

@@ -4,7 +4,7 @@ import { StreamRegistry } from './stream.registry.js';
 
 const EXPIRY_TICK_MS = 1000;
 
-/** The two shared timers of all streams: the heartbeat, and token expiry. No stream has its own. */
+/** The two shared timers of all streams: the heartbeat, and deadlines (token expiry, maximum age). No stream has its own. */
 @Injectable()
 export class StreamTimers implements OnModuleInit, OnModuleDestroy {
   private heartbeat?: NodeJS.Timeout;
@@ -17,7 +17,7 @@ export class StreamTimers implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     this.heartbeat = setInterval(() => this.registry.pingAll(), this.config.heartbeatMs);
-    this.expiry = setInterval(() => this.registry.expireDue(performance.now()), EXPIRY_TICK_MS);
+    this.expiry = setInterval(() => this.registry.endDue(performance.now()), EXPIRY_TICK_MS);
   }
 
   onModuleDestroy(): void {
