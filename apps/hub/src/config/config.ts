@@ -197,7 +197,8 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
   } satisfies HubConfig);
 }
 
-const KNOWN_VARS = Object.keys(schema.shape);
+/** Every variable the hub reads (the docs test checks each is documented). */
+export const KNOWN_VARS: readonly string[] = Object.keys(schema.shape);
 
 /**
  * Unknown variables never stop start-up: Kubernetes injects `HERALD_SERVICE_HOST`,
