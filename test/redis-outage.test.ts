@@ -118,6 +118,16 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
     expect(refused.response.headers.get('content-type')).toContain('application/json');
     expect(refused.response.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(await refused.response.json()).toEqual(expect.objectContaining({ statusCode: 503 }));
+    // Tickets live in Redis: neither issued nor redeemed meanwhile, each a 503 JSON with Retry-After.
+    const ticketRefusals = [
+      await fetch(`${a.url}/v1/stream-tickets`, { method: 'POST', headers: { authorization: `Bearer ${userToken('bob')}` } }),
+      (await openRaw(`${a.url}/v1/stream?ticket=${'t'.repeat(32)}`)).response,
+    ];
+    for (const response of ticketRefusals) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(await response.json()).toEqual(expect.objectContaining({ statusCode: 503, message: expect.stringContaining('tickets') }));
+    }
 
     // Alice's open stream stays open: heartbeats keep coming, nothing else does.
     const pingsBefore = pings(alice);

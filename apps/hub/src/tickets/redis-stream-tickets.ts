@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '#herald/auth/principal';
 import { StreamTickets } from '#herald/auth/stream-tickets';
+import { UnavailableError } from '../errors/errors.js';
 import { RedisConnections } from '../redis/redis.connections.js';
 
 interface StoredPrincipal {
@@ -19,14 +20,23 @@ export class RedisStreamTickets extends StreamTickets {
   async issue(principal: Principal): Promise<string> {
     const ticket = this.newTicket();
     const stored: StoredPrincipal = { sub: principal.sub, exp: principal.exp, scopes: [...principal.scopes] };
-    await this.redis.commands.set(this.redis.keys.ticket(ticket), JSON.stringify(stored), 'EX', StreamTickets.TTL_SECONDS);
+    await unavailableWithoutRedis(this.redis.commands.set(this.redis.keys.ticket(ticket), JSON.stringify(stored), 'EX', StreamTickets.TTL_SECONDS));
     return ticket;
   }
 
   async redeem(ticket: string): Promise<Principal | null> {
-    const raw = await this.redis.commands.getdel(this.redis.keys.ticket(ticket));
+    const raw = await unavailableWithoutRedis(this.redis.commands.getdel(this.redis.keys.ticket(ticket)));
     if (!raw) return null;
     const { sub, exp, scopes } = JSON.parse(raw) as StoredPrincipal;
     return { sub, exp, scopes: new Set(scopes) };
+  }
+}
+
+/** While Redis is away tickets can be neither stored nor redeemed: a 503 the client retries, not a 500. */
+async function unavailableWithoutRedis<T>(command: Promise<T>): Promise<T> {
+  try {
+    return await command;
+  } catch (err) {
+    throw new UnavailableError(`stream tickets are unavailable (${(err as Error).message}); retry shortly`, 3);
   }
 }
