@@ -297,6 +297,11 @@ describe('three instances on one ingress', () => {
             reason: /^data\b/,
           },
           {
+            what: 'an envelope over 64 KiB',
+            fields: ['envelope', JSON.stringify({ type: EVENT_TYPE, recipients: [alice], data: { pad: 'x'.repeat(65_536) } })],
+            reason: /^envelope: larger than 65536 bytes/,
+          },
+          {
             what: 'an unknown field',
             fields: ['envelope', JSON.stringify({ type: EVENT_TYPE, recipients: [alice], recipient: 'x' })],
             reason: /^recipient\b/,

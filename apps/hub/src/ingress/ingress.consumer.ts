@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { validatePublishRequest } from '#herald/contracts/envelope';
+import { MAX_ENVELOPE_BYTES, validatePublishRequest } from '#herald/contracts/envelope';
 import { HubConfig } from '../config/config.js';
 import { PreparedEvent } from '../events/stream-message.js';
 import { InboxStore } from '../inbox/inbox.store.js';
@@ -242,6 +242,10 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
   private async handleOne([entryId, fields]: Entry, deliveries: number): Promise<boolean> {
     const raw = field(fields, 'envelope');
     if (raw === undefined) return this.deadLetter(entryId, 'envelope: missing (XADD … envelope <json>)', '');
+    // The same bound as an HTTP body: an event must not cost more here than there.
+    if (Buffer.byteLength(raw) > MAX_ENVELOPE_BYTES) {
+      return this.deadLetter(entryId, `envelope: larger than ${MAX_ENVELOPE_BYTES} bytes`, raw);
+    }
     let body: unknown;
     try {
       body = JSON.parse(raw);
