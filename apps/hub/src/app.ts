@@ -4,11 +4,12 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DestinationStream } from 'pino';
 import { HubConfig } from './config/config.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { jsonBody } from './errors/json-body.js';
 import { HubModule } from './hub.module.js';
-import { createLogger, logsAt, requestLogger } from './logging/logger.js';
+import { createLogging, REQUEST_ID_HEADER } from './logging/logger.js';
 
 /** The demo page (GET /): plain files, copied next to the build by `npm run build`. */
 const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -17,23 +18,29 @@ const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export interface HubOptions {
+  /** Takes every log line, request lines included, as text (tests capture them). */
   logger?: LoggerService;
+  /** In production, where the JSON lines go instead of stdout (tests capture them). */
+  logDestination?: DestinationStream;
 }
 
 /** The hub, configured but not listening: used by main.ts and by the tests alike. */
 export async function createHub(config: HubConfig, options: HubOptions = {}): Promise<NestExpressApplication> {
-  const logger = options.logger ?? createLogger(config.logLevel, config.production);
+  const logging = createLogging(config, { logger: options.logger, destination: options.logDestination });
   const app = await NestFactory.create<NestExpressApplication>(HubModule.forRoot(config), {
     bodyParser: false,
-    logger,
+    logger: logging.nest,
     // By the time the server closes, the drain has ended every stream; what is
     // left are idle keep-alive sockets (some clients open spares that never
     // send a request), which would hold the exit back for seconds.
     forceCloseConnections: true,
-    cors: config.corsOrigins.length > 0 ? { origin: [...config.corsOrigins], credentials: true } : false,
   });
   app.disable('x-powered-by');
-  if (logsAt(config, 'debug')) app.use(requestLogger((line) => logger.debug?.(line, 'HTTP')));
+  // First, so that every request has an id and a line, CORS preflights included.
+  app.use(logging.requests);
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({ origin: [...config.corsOrigins], credentials: true, exposedHeaders: [REQUEST_ID_HEADER] });
+  }
   app.use(...jsonBody());
   app.useStaticAssets(PUBLIC_DIR);
   app.useGlobalFilters(new HttpErrorFilter());

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { redactUrl } from '#herald/auth/credentials';
+import { requestIdOf } from '../logging/logger.js';
 import { UnavailableError } from './errors.js';
 
 export interface ErrorBody {
@@ -18,9 +19,10 @@ export function errorBody(status: number, message: string, details: Record<strin
 }
 
 /**
- * 4xx pass through with their message; a 5xx gets an error id that is logged
- * with the cause and returned, and nothing else of the cause. Once a stream
- * has started nothing can be answered any more, so it is just ended.
+ * 4xx pass through with their message; a 5xx names its request id (the
+ * X-Request-Id of the answer, in the request line too), and an unexpected
+ * error logs its cause under that id and returns nothing else of it. Once a
+ * stream has started nothing can be answered any more, so it is just ended.
  */
 @Catch()
 export class HttpErrorFilter implements ExceptionFilter {
@@ -41,13 +43,14 @@ export class HttpErrorFilter implements ExceptionFilter {
       if (exception instanceof UnavailableError) {
         response.setHeader('Retry-After', String(exception.retryAfterSeconds));
       }
-      response.status(exception.getStatus()).json(normalise(exception));
+      response.status(exception.getStatus()).json({ ...normalise(exception), requestId: requestIdOf(request) });
       return;
     }
-    const errorId = randomUUID();
-    const cause = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
-    this.logger.error(`error ${errorId} on ${request.method} ${redactUrl(request.originalUrl)}: ${cause}`);
-    response.status(500).json(errorBody(500, 'unexpected error; quote the errorId when reporting it', { errorId }));
+    const requestId = requestIdOf(request) ?? randomUUID();
+    const cause = exception instanceof Error ? exception.message : String(exception);
+    const stack = exception instanceof Error ? exception.stack : undefined;
+    this.logger.error(`error on ${request.method} ${redactUrl(request.originalUrl)} [${requestId}]: ${cause}`, { reqId: requestId }, stack);
+    response.status(500).json(errorBody(500, 'unexpected error; quote the requestId when reporting it', { requestId }));
   }
 }
 

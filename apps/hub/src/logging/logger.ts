@@ -1,26 +1,224 @@
-import { ConsoleLogger, LogLevel as NestLogLevel } from '@nestjs/common';
-import type { RequestHandler } from 'express';
+import { ConsoleLogger, LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
+import type { Request, RequestHandler } from 'express';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { pino, Level, DestinationStream, Logger as PinoLogger } from 'pino';
+import { pinoHttp } from 'pino-http';
 import { redactUrl } from '#herald/auth/credentials';
 import { LOG_LEVELS, LogLevel } from '../config/config.js';
 
-/** Nest's console logger with the levels up to LOG_LEVEL, as JSON lines in production. */
-export function createLogger(level: LogLevel, json: boolean): ConsoleLogger {
-  const levels: NestLogLevel[] = ['fatal', ...LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1)];
-  return new ConsoleLogger({ logLevels: levels, json });
+/** LOG_LEVEL keeps Nest's names; each is one of pino's levels. */
+export const PINO_LEVELS = {
+  error: 'error',
+  warn: 'warn',
+  log: 'info',
+  debug: 'debug',
+  verbose: 'trace',
+} as const satisfies Record<LogLevel, Level>;
+
+const NEST_METHODS: Record<string, 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose'> = {
+  fatal: 'fatal',
+  error: 'error',
+  warn: 'warn',
+  info: 'log',
+  debug: 'debug',
+  trace: 'verbose',
+};
+
+export interface HubLogging {
+  /** Nest's logger: the framework's lines and those of every `new Logger(context)` in the code. */
+  nest: LoggerService;
+  /** One line per request when its response ends (a stream: when it closes), with its request id. */
+  requests: RequestHandler;
 }
 
-export function logsAt(config: { logLevel: LogLevel }, level: LogLevel): boolean {
-  return LOG_LEVELS.indexOf(level) <= LOG_LEVELS.indexOf(config.logLevel);
+export interface LoggingOptions {
+  /** Where every line goes, as text (tests capture them; see test/support/hub.ts). */
+  logger?: LoggerService;
+  /** Where the JSON lines go in production instead of stdout (tests capture them). */
+  destination?: DestinationStream;
 }
 
-/** One debug line per request, when it ends; credentials in the query are redacted. */
-export function requestLogger(log: (line: string) => void): RequestHandler {
-  return (request, response, next) => {
-    const started = performance.now();
-    response.once('close', () => {
-      const ms = (performance.now() - started).toFixed(1);
-      log(`${request.method} ${redactUrl(request.originalUrl)} ${response.statusCode} ${ms}ms`);
-    });
-    next();
+/**
+ * Production: JSON lines (pino) on stdout, Nest's own lines included. Elsewhere,
+ * Nest's readable console logger, or the logger a test passes, and the request
+ * lines as text through it.
+ */
+export function createLogging(config: { logLevel: LogLevel; production: boolean }, options: LoggingOptions = {}): HubLogging {
+  const level = PINO_LEVELS[config.logLevel];
+  if (!options.logger && config.production) {
+    // Synchronous: Nest re-raises SIGTERM once it has closed, and a crash exits
+    // at once; neither waits for a buffered write, so the last lines would be lost.
+    const base = pino(jsonOptions(level), options.destination ?? pino.destination({ dest: 1, sync: true }));
+    return { nest: new PinoNestLogger(base), requests: requestLogger(base) };
+  }
+  const nest = options.logger ?? new ConsoleLogger({ logLevels: nestLevels(config.logLevel) });
+  return { nest, requests: requestLogger(pino({ ...jsonOptions(level), base: undefined }, toNest(nest))) };
+}
+
+function nestLevels(level: LogLevel): NestLogLevel[] {
+  return ['fatal', ...LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1)];
+}
+
+function jsonOptions(level: Level): pino.LoggerOptions {
+  return {
+    level,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Labels ("info"), not numbers, so any log collector reads the level.
+    formatters: { level: (label) => ({ level: label }) },
+  };
+}
+
+/** Probes and scrapes come every few seconds from machines, not users. */
+const QUIET_PATHS = /^\/(health\/|metrics(\?|$))/;
+
+/**
+ * pino-http, with a request id on every request and every credential redacted.
+ * Its work is per request (a child logger at the start, one line at the end),
+ * nothing per frame of a stream.
+ */
+export function requestLogger(base: PinoLogger): RequestHandler {
+  const handler = pinoHttp({
+    logger: base,
+    genReqId: assignRequestId,
+    serializers: { req: serializeRequest, res: serializeResponse },
+    customLogLevel: (req, res, err) => {
+      if (QUIET_PATHS.test(originalUrl(req))) return 'debug';
+      return err || res.statusCode >= 500 ? 'error' : 'info';
+    },
+    customSuccessMessage: (req, res, responseTime) => requestLine(req, res, responseTime),
+    customErrorMessage: (req, res, _err, responseTime?: number) => requestLine(req, res, responseTime ?? 0),
+    customSuccessObject: (req, _res, fields: object) => ({ context: 'HTTP', reqId: req.id, ...fields }),
+    // pino-http makes up an Error ("failed with status code 500") for every 5xx:
+    // its stack says nothing about the request. The cause, if any, is logged by
+    // the error filter under the same request id.
+    customErrorObject: (req, _res, _err, { err: _made, ...fields }: Record<string, unknown>) => ({
+      context: 'HTTP',
+      reqId: req.id,
+      ...fields,
+    }),
+  });
+  return handler as unknown as RequestHandler;
+}
+
+function requestLine(req: IncomingMessage, res: ServerResponse, responseTime: number): string {
+  const line = `${req.method} ${redactUrl(originalUrl(req))} ${res.statusCode} ${responseTime}ms`;
+  return res.writableEnded ? line : `${line} (closed by the client)`;
+}
+
+function originalUrl(req: IncomingMessage): string {
+  return (req as Partial<Request>).originalUrl ?? req.url ?? '';
+}
+
+/** What a proxy or client may send as X-Request-Id: kept when it is this tame, replaced otherwise. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:+/=-]{1,128}$/;
+
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+
+function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+  res.setHeader(REQUEST_ID_HEADER, id);
+  return id;
+}
+
+/** The id of the request (the X-Request-Id it was answered with); undefined before the request logger ran. */
+export function requestIdOf(request: IncomingMessage): string | undefined {
+  const id = (request as { id?: unknown }).id;
+  return typeof id === 'string' ? id : undefined;
+}
+
+const REDACTED = '[redacted]';
+const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
+
+interface SerializedRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  remoteAddress?: string;
+  remotePort?: number;
+}
+
+/** pino's request, less what carries credentials: the query (it is in the URL, redacted) and the secret headers. */
+export function serializeRequest(req: SerializedRequest): SerializedRequest {
+  const headers = { ...req.headers };
+  for (const name of SECRET_HEADERS) if (headers[name] !== undefined) headers[name] = REDACTED;
+  if (typeof headers.referer === 'string') headers.referer = redactUrl(headers.referer);
+  return { method: req.method, url: redactUrl(req.url), headers, remoteAddress: req.remoteAddress, remotePort: req.remotePort };
+}
+
+export function serializeResponse(res: { statusCode: number; headers: Record<string, unknown> }) {
+  const headers = { ...res.headers };
+  if (headers['set-cookie'] !== undefined) headers['set-cookie'] = REDACTED;
+  return { statusCode: res.statusCode, headers };
+}
+
+/**
+ * Nest's LoggerService over pino, so the framework's lines and every
+ * `new Logger(context)` come out as JSON lines too, with their context.
+ */
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly pino: PinoLogger) {}
+
+  log(message: unknown, ...params: unknown[]): void {
+    this.write('info', message, params);
+  }
+  error(message: unknown, ...params: unknown[]): void {
+    this.write('error', message, params);
+  }
+  warn(message: unknown, ...params: unknown[]): void {
+    this.write('warn', message, params);
+  }
+  debug(message: unknown, ...params: unknown[]): void {
+    this.write('debug', message, params);
+  }
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.write('trace', message, params);
+  }
+  fatal(message: unknown, ...params: unknown[]): void {
+    this.write('fatal', message, params);
+  }
+
+  /** As Nest's loggers read their arguments: `(message, ...details, context?)`, and for errors `(message, stack?, context?)`. */
+  private write(level: Level, message: unknown, params: unknown[]): void {
+    if (!this.pino.isLevelEnabled(level)) return;
+    const rest = [...params];
+    const fields: Record<string, unknown> = {};
+    if (rest.length > 0 && typeof rest.at(-1) === 'string' && !isStack(rest.at(-1))) fields.context = rest.pop();
+    if ((level === 'error' || level === 'fatal') && rest.length > 0 && (isStack(rest.at(-1)) || rest.at(-1) === undefined)) {
+      const stack = rest.pop();
+      if (stack !== undefined) fields.stack = stack;
+    }
+    for (const param of rest) {
+      if (isPlainObject(param)) Object.assign(fields, param);
+      else if (param !== undefined) ((fields.details ??= []) as unknown[]).push(param);
+    }
+    if (message instanceof Error) this.pino[level]({ ...fields, err: message }, message.message);
+    else if (isPlainObject(message)) this.pino[level]({ ...fields, ...message });
+    else this.pino[level](fields, typeof message === 'string' ? message : String(message));
+  }
+}
+
+function isStack(value: unknown): boolean {
+  return typeof value === 'string' && /\n[ \t]+at .+:\d+:\d+/.test(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/**
+ * A pino destination that hands each line to a Nest logger as text, for the
+ * readable console of development and the loggers tests capture: the message,
+ * then the request id.
+ */
+export function toNest(logger: LoggerService): DestinationStream {
+  return {
+    write(line: string) {
+      const record = JSON.parse(line) as { level: string; msg?: string; reqId?: string; context?: string };
+      const method = NEST_METHODS[record.level] ?? 'log';
+      const text = record.reqId ? `${record.msg ?? ''} [${record.reqId}]` : (record.msg ?? '');
+      logger[method]?.(text, record.context ?? 'HTTP');
+    },
   };
 }
