@@ -1,7 +1,8 @@
 // The shipped nginx config (deploy/nginx/herald.conf) in front of a real hub:
 // streams pass unbuffered (each event arrives at once, not in lumps or at the
 // end), the SSE headers survive, streams are never compressed, the heartbeat
-// gets through, and tokens in the query never reach nginx's access log.
+// gets through, tokens in the query never reach nginx's access log, and a
+// request has one id in nginx's log and the hub's answer.
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -81,5 +82,13 @@ describe('nginx with the shipped config', () => {
     expect(log).toContain('GET /v1/stream');
     expect(log).not.toContain(token);
     expect(log).not.toContain('access_token');
+  });
+
+  it('gives the hub its request id, so both logs name a request alike', async () => {
+    const response = await fetch(`${url}/health/live`);
+    const id = response.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    await sleep(200);
+    expect(readFileSync(path.join(dir, 'access.log'), 'utf8')).toMatch(new RegExp(`GET /health/live" 200 .* ${id}\n`));
   });
 });
