@@ -187,7 +187,8 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
   } satisfies HubConfig);
 }
 
-const KNOWN_VARS = Object.keys(schema.shape);
+/** Every variable Herald reads (the deployment test checks the Kubernetes ConfigMap against them). */
+export const KNOWN_VARS: readonly string[] = Object.keys(schema.shape);
 
 /**
  * Unknown variables never stop start-up: Kubernetes injects `HERALD_SERVICE_HOST`,
