@@ -197,7 +197,7 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
   } satisfies HubConfig);
 }
 
-/** Every variable the hub reads (the docs test checks each is documented). */
+/** Every variable the hub reads: the docs and the Kubernetes ConfigMap are checked against it. */
 export const KNOWN_VARS: readonly string[] = Object.keys(schema.shape);
 
 /**
