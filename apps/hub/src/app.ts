@@ -9,6 +9,7 @@ import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { jsonBody } from './errors/json-body.js';
 import { HubModule } from './hub.module.js';
 import { createLogger, logsAt, requestLogger } from './logging/logger.js';
+import { mountOpenApi } from './openapi/openapi.js';
 
 /** The demo page (GET /): plain files, copied next to the build by `npm run build`. */
 const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -36,6 +37,7 @@ export async function createHub(config: HubConfig, options: HubOptions = {}): Pr
   if (logsAt(config, 'debug')) app.use(requestLogger((line) => logger.debug?.(line, 'HTTP')));
   app.use(...jsonBody());
   app.useStaticAssets(PUBLIC_DIR);
+  mountOpenApi(app);
   app.useGlobalFilters(new HttpErrorFilter());
   const server = app.getHttpServer() as Server;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;

@@ -5,6 +5,9 @@ import { STATUS_CODES } from 'node:http';
 import { redactUrl } from '#herald/auth/credentials';
 import { UnavailableError } from './errors.js';
 
+/** The message of every 500: the cause stays in the log, under the errorId. */
+export const UNEXPECTED_ERROR = 'unexpected error; quote the errorId when reporting it';
+
 export interface ErrorBody {
   statusCode: number;
   error: string;
@@ -47,7 +50,7 @@ export class HttpErrorFilter implements ExceptionFilter {
     const errorId = randomUUID();
     const cause = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
     this.logger.error(`error ${errorId} on ${request.method} ${redactUrl(request.originalUrl)}: ${cause}`);
-    response.status(500).json(errorBody(500, 'unexpected error; quote the errorId when reporting it', { errorId }));
+    response.status(500).json(errorBody(500, UNEXPECTED_ERROR, { errorId }));
   }
 }
 
