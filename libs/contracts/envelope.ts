@@ -1,4 +1,4 @@
-import { isUserId } from './user-id.js';
+import { isUserId, USER_ID_PATTERN } from './user-id.js';
 
 /** What a service publishes, over HTTP (`POST /v1/events`) or into the Redis ingress. */
 export interface PublishRequest {
@@ -22,7 +22,49 @@ export const MAX_ENVELOPE_BYTES = 64 * 1024;
 /** Event types the stream itself uses; a published one would be mistaken for them. */
 export const RESERVED_EVENT_TYPES: ReadonlySet<string> = new Set(['ready', 'reset', 'expired', 'error']);
 
-const FIELDS: ReadonlySet<string> = new Set(['type', 'recipients', 'data', 'persist']);
+/**
+ * The publish request as a JSON Schema (OpenAPI 3.1 and later), for the API
+ * document. Built from the constants the validator below checks against, and
+ * the validator takes its field names from it; test/openapi.test.ts sends the
+ * hub bodies the schema accepts and refuses, and expects the same verdict.
+ * What a schema cannot say: the body's size limit (413).
+ */
+export const PUBLISH_REQUEST_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'recipients'],
+  properties: {
+    type: {
+      type: 'string',
+      pattern: EVENT_TYPE_PATTERN.source,
+      not: { enum: [...RESERVED_EVENT_TYPES] },
+      description: `1-64 characters of a-z 0-9 . _ -; ${[...RESERVED_EVENT_TYPES].join(', ')} are the stream's own`,
+      example: 'comment.created',
+    },
+    recipients: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_RECIPIENTS,
+      items: { type: 'string', pattern: USER_ID_PATTERN.source },
+      description: "user ids (a token's `sub`); each distinct one gets the event once",
+      example: ['alice', 'bob'],
+    },
+    data: {
+      type: 'object',
+      additionalProperties: true,
+      default: {},
+      description: "the event's payload, delivered as is",
+      example: { postId: '42' },
+    },
+    persist: {
+      type: 'boolean',
+      default: true,
+      description: "also store the event in each recipient's inbox (then the stream event carries notificationId)",
+    },
+  },
+};
+
+const FIELDS: ReadonlySet<string> = new Set(Object.keys(PUBLISH_REQUEST_SCHEMA.properties));
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
 
@@ -43,7 +85,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function validatePublishRequest(body: unknown): Validation<PublishRequest> {
   if (!isPlainObject(body)) return invalid('body', 'must be a JSON object');
   for (const key of Object.keys(body)) {
-    if (!FIELDS.has(key)) return invalid(key, 'is not a known field (type, recipients, data, persist)');
+    if (!FIELDS.has(key)) return invalid(key, `is not a known field (${[...FIELDS].join(', ')})`);
   }
   const { type, recipients, data = {}, persist = true } = body;
   if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type)) {

@@ -6,7 +6,7 @@
  */
 export const START_ID = '0';
 
-const EVENT_ID_PATTERN = /^(0|[1-9][0-9]{0,15})(?:-(0|[1-9][0-9]{0,15}))?$/;
+export const EVENT_ID_PATTERN = /^(0|[1-9][0-9]{0,15})(?:-(0|[1-9][0-9]{0,15}))?$/;
 
 export function isEventId(value: string): boolean {
   return EVENT_ID_PATTERN.test(value);

@@ -10,6 +10,7 @@ import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { jsonBody } from './errors/json-body.js';
 import { HubModule } from './hub.module.js';
 import { createLogging, REQUEST_ID_HEADER } from './logging/logger.js';
+import { mountOpenApi } from './openapi/openapi.js';
 
 /** The demo page (GET /): plain files, copied next to the build by `npm run build`. */
 const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -43,6 +44,7 @@ export async function createHub(config: HubConfig, options: HubOptions = {}): Pr
   }
   app.use(...jsonBody());
   app.useStaticAssets(PUBLIC_DIR);
+  mountOpenApi(app);
   app.useGlobalFilters(new HttpErrorFilter());
   const server = app.getHttpServer() as Server;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;

@@ -6,6 +6,9 @@ import { redactUrl } from '#herald/auth/credentials';
 import { requestIdOf } from '../logging/logger.js';
 import { UnavailableError } from './errors.js';
 
+/** The message of every 500: the cause stays in the log, under the request id. */
+export const UNEXPECTED_ERROR = 'unexpected error; quote the requestId when reporting it';
+
 export interface ErrorBody {
   statusCode: number;
   error: string;
@@ -50,7 +53,7 @@ export class HttpErrorFilter implements ExceptionFilter {
     const cause = exception instanceof Error ? exception.message : String(exception);
     const stack = exception instanceof Error ? exception.stack : undefined;
     this.logger.error(`error on ${request.method} ${redactUrl(request.originalUrl)} [${requestId}]: ${cause}`, { reqId: requestId }, stack);
-    response.status(500).json(errorBody(500, 'unexpected error; quote the requestId when reporting it', { requestId }));
+    response.status(500).json(errorBody(500, UNEXPECTED_ERROR, { requestId }));
   }
 }
 

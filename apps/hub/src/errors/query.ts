@@ -1,3 +1,4 @@
+import { ApiQuery } from '@nestjs/swagger';
 import { FieldError } from './errors.js';
 
 const DEFAULT_PAGE = 20;
@@ -10,3 +11,12 @@ export function parsePageLimit(value: unknown): number {
   if (!(limit >= 1 && limit <= MAX_PAGE)) throw new FieldError('limit', `must be a whole number from 1 to ${MAX_PAGE}`);
   return limit;
 }
+
+/** The `limit` query parameter of a listing, for the API document. */
+export const ApiPageLimit = () =>
+  ApiQuery({
+    name: 'limit',
+    required: false,
+    description: 'how many items, at most',
+    schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE },
+  });

@@ -13,6 +13,7 @@ import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { principalOf } from '#herald/auth/guards';
 import { HubConfig } from '../config/config.js';
+import { ApiError } from '../errors/error-response.js';
 import { RateLimitStore } from './rate-limit.store.js';
 
 /** The limits, each counted per caller over RATE_LIMIT_WINDOW_MS; a limit of 0 is off. */
@@ -77,5 +78,20 @@ export class RateLimitGuard implements CanActivate {
   }
 }
 
-/** Place above the route's auth guard: decorators apply bottom-up, so auth runs first. */
-export const RateLimited = (...names: RateLimitName[]) => applyDecorators(SetMetadata(APPLIED, names), UseGuards(RateLimitGuard));
+/**
+ * Place above the route's auth guard: decorators apply bottom-up, so auth runs
+ * first. Also says so in the API document, so no limited route goes without.
+ */
+export const RateLimited = (...names: RateLimitName[]) => {
+  const limits = names.map((name) => `${RATE_LIMITS[name].what} per ${RATE_LIMITS[name].per}`).join(', ');
+  const { what, per } = RATE_LIMITS[names[0]];
+  return applyDecorators(
+    SetMetadata(APPLIED, names),
+    UseGuards(RateLimitGuard),
+    ApiError(429, `rate limit: ${limits} in a window (RATE_LIMIT_WINDOW_MS); \`limit\` names it`, {
+      retryAfter: true,
+      message: `rate limit: at most 60 ${what} per 60 s per ${per}; retry in 42 s`,
+      details: { limit: names[0] },
+    }),
+  );
+};

@@ -8,8 +8,11 @@ import type { Replay } from '../replay/replay.js';
 /** How long a client waits before reconnecting, sent with `ready`. */
 export const RETRY_MS = 3000;
 const PING: MessageEvent = Object.freeze({ comment: 'ping' });
-const RESET_DATA = JSON.stringify({ reason: 'replay-window-exceeded' });
-const EXPIRED_DATA = JSON.stringify({ reason: 'token-expired' });
+/** The `reason` in the data of a `reset` and of an `expired` event. */
+export const RESET_REASON = 'replay-window-exceeded';
+export const EXPIRED_REASON = 'token-expired';
+const RESET_DATA = JSON.stringify({ reason: RESET_REASON });
+const EXPIRED_DATA = JSON.stringify({ reason: EXPIRED_REASON });
 
 /**
  * One open stream. Kept small on purpose, as an instance holds many of them:

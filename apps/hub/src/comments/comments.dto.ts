@@ -1,0 +1,61 @@
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import type { CommentView, PostView } from './comments.service.js';
+
+/** The API document's views of posts and comments; `implements` keeps them in step with the service. */
+@ApiSchema({ name: 'Post' })
+export class PostDto implements PostView {
+  @ApiProperty({ example: '42' })
+  id!: string;
+
+  @ApiProperty({ description: "the author's user id", example: 'alice' })
+  authorId!: string;
+
+  @ApiProperty()
+  title!: string;
+
+  @ApiProperty()
+  body!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+}
+
+@ApiSchema({ name: 'Comment' })
+export class CommentDto implements CommentView {
+  @ApiProperty({ example: '7' })
+  id!: string;
+
+  @ApiProperty({ example: '42' })
+  postId!: string;
+
+  @ApiProperty({ description: "the commenter's user id", example: 'bob' })
+  authorId!: string;
+
+  @ApiProperty()
+  body!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+}
+
+@ApiSchema({ name: 'PostWithComments' })
+export class PostWithCommentsDto extends PostDto {
+  @ApiProperty({ type: [CommentDto], description: 'oldest first' })
+  comments!: CommentDto[];
+}
+
+/** The data of a `comment.created` stream event (and inbox item). */
+@ApiSchema({ name: 'CommentCreated' })
+export class CommentCreatedDto {
+  @ApiProperty({ example: '42' })
+  postId!: string;
+
+  @ApiProperty({ example: '7' })
+  commentId!: string;
+
+  @ApiProperty({ description: 'the commenter', example: 'bob' })
+  authorId!: string;
+
+  @ApiProperty({ description: 'the first 140 characters of the comment' })
+  excerpt!: string;
+}
