@@ -8,7 +8,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { ENTITIES, MIGRATIONS } from '../dist/apps/hub/src/database/database.module.js';
+import { Comment } from '../dist/apps/hub/src/comments/comment.entity.js';
+import { Post } from '../dist/apps/hub/src/comments/post.entity.js';
+import { MIGRATIONS } from '../dist/apps/hub/src/database/database.module.js';
+import { InboxItem } from '../dist/apps/hub/src/inbox/inbox-item.entity.js';
+import { Notification } from '../dist/apps/hub/src/inbox/notification.entity.js';
+import { OutboxEntry } from '../dist/apps/hub/src/outbox/outbox-entry.entity.js';
+
+/** Every entity, as the features register them in the hub. */
+const ENTITIES = [Post, Comment, Notification, InboxItem, OutboxEntry];
 
 const PER_USER = 100_000;
 const OTHER_USERS = 200;

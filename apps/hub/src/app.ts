@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { DestinationStream } from 'pino';
 import { HubConfig } from './config/config.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
-import { jsonBody } from './errors/json-body.js';
+import { jsonBody } from './requests/json-body.js';
 import { HubModule } from './hub.module.js';
 import { createLogging, REQUEST_ID_HEADER } from './logging/logger.js';
 import { mountOpenApi } from './openapi/openapi.js';

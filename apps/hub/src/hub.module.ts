@@ -5,14 +5,13 @@ import { CommentsModule } from './comments/comments.module.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DevModule } from './dev/dev.module.js';
-import { FanoutModule } from './fanout/fanout.module.js';
+import { TransportModule } from './transport/transport.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InboxModule } from './inbox/inbox.module.js';
 import { IngressModule } from './ingress/ingress.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PublishModule } from './publish/publish.module.js';
-import { RateLimitsModule } from './rate-limits/rate-limits.module.js';
 import { StreamModule } from './stream/stream.module.js';
 import { TicketsModule } from './tickets/tickets.module.js';
 
@@ -26,10 +25,9 @@ export class HubModule {
         AuthModule.forRoot({ secret: config.jwtSecret }),
         LifecycleModule,
         DatabaseModule,
-        FanoutModule.forRoot(config),
+        TransportModule.forRoot(config),
         MetricsModule,
-        RateLimitsModule.forRoot(config),
-        TicketsModule.forRoot(config),
+        TicketsModule,
         StreamModule,
         PublishModule,
         InboxModule,

@@ -3,9 +3,9 @@ import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } fr
 import { z } from 'zod';
 import { BearerAuthGuard, CurrentPrincipal } from '#herald/auth/guards';
 import type { Principal } from '#herald/auth/principal';
-import { parseBody } from '../errors/body.js';
+import { parseBody } from '../requests/parse-body.js';
 import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
-import { ApiPageLimit, parsePageLimit } from '../errors/query.js';
+import { ApiPageLimit, parsePageLimit } from '../requests/page-limit.js';
 import { ApiUserToken } from '../openapi/security.js';
 import { CommentDto, PostDto, PostWithCommentsDto } from './comments.dto.js';
 import { COMMENT_CREATED, CommentsService } from './comments.service.js';

@@ -1,11 +1,13 @@
 import { Module } from '@nestjs/common';
-import { InboxModule } from '../inbox/inbox.module.js';
-import { OutboxModule } from '../outbox/outbox.module.js';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { IntakeModule } from '../intake/intake.module.js';
+import { Comment } from './comment.entity.js';
 import { CommentsController } from './comments.controller.js';
 import { CommentsService } from './comments.service.js';
+import { Post } from './post.entity.js';
 
 @Module({
-  imports: [InboxModule, OutboxModule],
+  imports: [TypeOrmModule.forFeature([Post, Comment]), IntakeModule],
   controllers: [CommentsController],
   providers: [CommentsService],
 })

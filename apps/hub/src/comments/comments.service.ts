@@ -2,9 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
-import { InboxStore } from '../inbox/inbox.store.js';
-import { HubMetrics } from '../metrics/hub-metrics.js';
-import { OutboxRelay } from '../outbox/outbox.relay.js';
+import { Intake } from '../intake/intake.service.js';
 import { Comment } from './comment.entity.js';
 import { Post } from './post.entity.js';
 
@@ -33,9 +31,7 @@ export class CommentsService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
-    private readonly inbox: InboxStore,
-    private readonly relay: OutboxRelay,
-    private readonly metrics: HubMetrics,
+    private readonly intake: Intake,
   ) {}
 
   async createPost(authorId: string, title: string, body: string): Promise<PostView> {
@@ -78,12 +74,11 @@ export class CommentsService {
       const recipients = [...new Set([post.authorId, ...earlier.map((c) => c.authorId)])].filter((u) => u !== authorId);
       if (recipients.length > 0) {
         const data = { postId: String(post.id), commentId: String(saved.id), authorId, excerpt: excerpt(body) };
-        await this.inbox.add(manager, { type: COMMENT_CREATED, data, recipients });
+        await this.intake.addPersisted(manager, { type: COMMENT_CREATED, data, recipients });
       }
       return { comment: saved, notified: recipients.length > 0 };
     });
-    if (notified) this.metrics.eventsPublished('comments');
-    this.relay.committed();
+    this.intake.committed('comments', notified ? 1 : 0);
     return commentView(comment);
   }
 

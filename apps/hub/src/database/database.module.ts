@@ -2,24 +2,19 @@ import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Comment } from '../comments/comment.entity.js';
-import { Post } from '../comments/post.entity.js';
 import { HubConfig } from '../config/config.js';
-import { InboxItem } from '../inbox/inbox-item.entity.js';
-import { Notification } from '../inbox/notification.entity.js';
-import { OutboxEntry } from '../outbox/outbox-entry.entity.js';
 import { InitialSchema1795300000000 } from './migrations/1795300000000-initial-schema.js';
 import { Transactions } from './transactions.js';
 
-export const ENTITIES = [Post, Comment, Notification, InboxItem, OutboxEntry];
 export const MIGRATIONS = [InitialSchema1795300000000];
 
 /**
  * PostgreSQL when DATABASE_URL is set, else an SQLite file (created on first
- * start). Migrations run at start-up; the schema is never synchronised.
+ * start). Migrations run at start-up; the schema is never synchronised. Each
+ * feature registers its own entities (TypeOrmModule.forFeature).
  */
 export function databaseOptions(config: HubConfig): TypeOrmModuleOptions {
-  const common = { entities: ENTITIES, migrations: MIGRATIONS, migrationsRun: true, synchronize: false } as const;
+  const common = { autoLoadEntities: true, migrations: MIGRATIONS, migrationsRun: true, synchronize: false } as const;
   if (config.databaseUrl) {
     return { ...common, type: 'postgres', url: config.databaseUrl, poolSize: config.databasePoolMax };
   }

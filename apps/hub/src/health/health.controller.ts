@@ -10,7 +10,7 @@ import {
 import { DataSource } from 'typeorm';
 import { ErrorResponse } from '../errors/error-response.js';
 import { errorBody } from '../errors/http-error.filter.js';
-import { Fanout } from '../fanout/fanout.js';
+import { Transport } from '../transport/transport.js';
 import { Draining } from '../lifecycle/draining.js';
 
 type Checks = Record<string, 'up' | 'down'>;
@@ -41,7 +41,7 @@ export class NotReady extends ErrorResponse {
 @Controller('health')
 export class HealthController {
   constructor(
-    private readonly fanout: Fanout,
+    private readonly transport: Transport,
     private readonly draining: Draining,
     private readonly dataSource: DataSource,
   ) {}
@@ -67,7 +67,7 @@ export class HealthController {
   async ready(): Promise<Ready> {
     const checks: Checks = {
       database: (await this.databaseAnswers()) ? 'up' : 'down',
-      transport: this.fanout.isReady() ? 'up' : 'down',
+      transport: this.transport.isReady() ? 'up' : 'down',
       lifecycle: this.draining.active ? 'down' : 'up',
     };
     if (Object.values(checks).includes('down')) {

@@ -4,7 +4,7 @@ import { BearerAuthGuard, CurrentPrincipal } from '#herald/auth/guards';
 import type { Principal } from '#herald/auth/principal';
 import { ApiError } from '../errors/error-response.js';
 import { FieldError } from '../errors/errors.js';
-import { ApiPageLimit, parsePageLimit } from '../errors/query.js';
+import { ApiPageLimit, parsePageLimit } from '../requests/page-limit.js';
 import { ApiUserToken } from '../openapi/security.js';
 import { NotificationPageDto } from './inbox.dto.js';
 import { INBOX_READ_EVENT, InboxService } from './inbox.service.js';

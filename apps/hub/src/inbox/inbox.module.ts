@@ -1,13 +1,13 @@
 import { Module } from '@nestjs/common';
-import { OutboxModule } from '../outbox/outbox.module.js';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { InboxItem } from './inbox-item.entity.js';
 import { InboxController } from './inbox.controller.js';
 import { InboxService } from './inbox.service.js';
-import { InboxStore } from './inbox.store.js';
+import { Notification } from './notification.entity.js';
 
 @Module({
-  imports: [OutboxModule],
+  imports: [TypeOrmModule.forFeature([Notification, InboxItem])],
   controllers: [InboxController],
-  providers: [InboxService, InboxStore],
-  exports: [InboxStore],
+  providers: [InboxService],
 })
 export class InboxModule {}

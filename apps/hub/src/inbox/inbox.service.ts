@@ -4,7 +4,7 @@ import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
 import { FieldError } from '../errors/errors.js';
 import { PreparedEvent } from '../events/stream-message.js';
-import { Fanout } from '../fanout/fanout.js';
+import { Transport } from '../transport/transport.js';
 import { InboxItem } from './inbox-item.entity.js';
 import { Notification } from './notification.entity.js';
 
@@ -35,7 +35,7 @@ export class InboxService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
-    private readonly fanout: Fanout,
+    private readonly transport: Transport,
   ) {}
 
   async list(userId: string, limit: number, before: string | null): Promise<InboxPage> {
@@ -102,7 +102,7 @@ export class InboxService {
 
   private async announce(userId: string, what: Record<string, unknown>): Promise<void> {
     const data = { ...what, unreadCount: await this.unreadCount(userId) };
-    await this.fanout.publish(PreparedEvent.from({ type: INBOX_READ_EVENT, data }, new Date()), [userId]);
+    await this.transport.publish(PreparedEvent.from({ type: INBOX_READ_EVENT, data }, new Date()), [userId]);
   }
 }
 

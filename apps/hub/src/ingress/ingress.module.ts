@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
-import { InboxModule } from '../inbox/inbox.module.js';
+import { IntakeModule } from '../intake/intake.module.js';
 import { IngressConsumer } from './ingress.consumer.js';
 
-/** The Redis ingress; only mounted when REDIS_URL is set. */
-@Module({ imports: [InboxModule], providers: [IngressConsumer] })
+/** The ingress; only mounted when there is one (REDIS_URL is set). */
+@Module({ imports: [IntakeModule], providers: [IngressConsumer] })
 export class IngressModule {}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { Fanout } from '../fanout/fanout.js';
+import { Transport } from '../transport/transport.js';
 
 export type EventSource = 'http' | 'ingress' | 'comments';
 
@@ -34,7 +34,7 @@ export class HubMetrics {
     registers: [this.registry],
   });
 
-  constructor(fanout: Fanout) {
+  constructor(fanout: Transport) {
     new Gauge({
       name: 'herald_transport_up',
       help: 'Whether the transport (Redis, or in-process) can publish and deliver (1) or not (0)',

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { OutboxEntry } from './outbox-entry.entity.js';
 import { OutboxRelay } from './outbox.relay.js';
 
-@Module({ providers: [OutboxRelay], exports: [OutboxRelay] })
+@Module({ imports: [TypeOrmModule.forFeature([OutboxEntry])], providers: [OutboxRelay], exports: [OutboxRelay] })
 export class OutboxModule {}

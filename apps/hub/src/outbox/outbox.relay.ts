@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { HubConfig } from '../config/config.js';
 import { Transactions } from '../database/transactions.js';
 import { PreparedEvent } from '../events/stream-message.js';
-import { Fanout } from '../fanout/fanout.js';
+import { Transport } from '../transport/transport.js';
 import { OutboxEntry } from './outbox-entry.entity.js';
 
 const BATCH = 100;
@@ -28,7 +28,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly transactions: Transactions,
-    private readonly fanout: Fanout,
+    private readonly transport: Transport,
     private readonly config: HubConfig,
   ) {}
 
@@ -63,7 +63,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async drain(): Promise<void> {
     // Redis not reached yet (start-up) or away: the poller tries again.
-    if (!this.fanout.isReady()) return;
+    if (!this.transport.isReady()) return;
     try {
       do {
         this.again = false;
@@ -85,7 +85,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
       for (const entry of entries) {
         const id = entry.notificationId === null ? undefined : String(entry.notificationId);
         const event = PreparedEvent.of(entry.type, entry.data, entry.createdAt, id);
-        await this.fanout.publish(event, JSON.parse(entry.recipients) as string[], { dedupeKey: `outbox:${entry.dedupeKey}` });
+        await this.transport.publish(event, JSON.parse(entry.recipients) as string[], { dedupeKey: `outbox:${entry.dedupeKey}` });
       }
       if (entries.length > 0) await manager.delete(OutboxEntry, entries.map((e) => e.id));
       return entries.length;

@@ -5,10 +5,7 @@ import { PUBLISH_SCOPE } from '#herald/auth/principal';
 import { PUBLISH_REQUEST_SCHEMA, validatePublishRequest } from '#herald/contracts/envelope';
 import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
 import { FieldError } from '../errors/errors.js';
-import { PreparedEvent } from '../events/stream-message.js';
-import { Fanout } from '../fanout/fanout.js';
-import { InboxStore } from '../inbox/inbox.store.js';
-import { HubMetrics } from '../metrics/hub-metrics.js';
+import { Intake } from '../intake/intake.service.js';
 import { ApiServiceToken } from '../openapi/security.js';
 
 export class PublishAccepted {
@@ -20,17 +17,9 @@ export class PublishAccepted {
 @ApiTags('Publish')
 @Controller('v1/events')
 export class EventsController {
-  constructor(
-    private readonly fanout: Fanout,
-    private readonly inbox: InboxStore,
-    private readonly metrics: HubMetrics,
-  ) {}
+  constructor(private readonly intake: Intake) {}
 
-  /**
-   * 202 once the event is stored: a persisted event in the database with its
-   * inbox items and outbox entry (the relay delivers it), any other in the
-   * replay log. No recipient can miss it from then on.
-   */
+  /** 202 once the intake has stored the event: no recipient can miss it from then on. */
   @Post()
   @HttpCode(202)
   @UseGuards(BearerAuthGuard)
@@ -52,10 +41,7 @@ export class EventsController {
   async publish(@Body() body: unknown): Promise<PublishAccepted> {
     const result = validatePublishRequest(body);
     if (!result.ok) throw new FieldError(result.field, result.message);
-    const { recipients, persist } = result.value;
-    if (persist) await this.inbox.persist(result.value);
-    else await this.fanout.publish(PreparedEvent.from(result.value, new Date()), recipients);
-    this.metrics.eventsPublished('http');
-    return { accepted: recipients.length };
+    await this.intake.accept(result.value, 'http');
+    return { accepted: result.value.recipients.length };
   }
 }

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { InboxModule } from '../inbox/inbox.module.js';
+import { IntakeModule } from '../intake/intake.module.js';
 import { EventsController } from './events.controller.js';
 
-@Module({ imports: [InboxModule], controllers: [EventsController] })
+@Module({ imports: [IntakeModule], controllers: [EventsController] })
 export class PublishModule {}

@@ -14,7 +14,7 @@ import type { Request, Response } from 'express';
 import { principalOf } from '#herald/auth/guards';
 import { HubConfig } from '../config/config.js';
 import { ApiError } from '../errors/error-response.js';
-import { RateLimitStore } from './rate-limit.store.js';
+import { RateLimitStore } from '../transport/rate-limit.store.js';
 
 /** The limits, each counted per caller over RATE_LIMIT_WINDOW_MS; a limit of 0 is off. */
 export const RATE_LIMITS = {

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Subscriber } from 'rxjs';
 import { compareEventIds, START_ID } from '#herald/contracts/event-id';
 import type { StreamMessage } from '../events/stream-message.js';
-import type { Replay } from '../replay/replay.js';
+import type { Replay } from '../transport/replay.js';
 
 /** How long a client waits before reconnecting, sent with `ready`. */
 export const RETRY_MS = 3000;

@@ -4,12 +4,12 @@ import { HubConfig } from '../config/config.js';
 import type { StreamMessage } from '../events/stream-message.js';
 import { UnavailableError } from '../errors/errors.js';
 import { compareEventIds } from '#herald/contracts/event-id';
-import { DeliverySink, Fanout } from '../fanout/fanout.js';
+import { DeliverySink, Transport } from '../transport/transport.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
-import type { Replay } from '../replay/replay.js';
+import type { Replay } from '../transport/replay.js';
 import { Connection } from './connection.js';
 import { ExpiryWheel } from './expiry-wheel.js';
-import { StreamSlots } from './stream-slots.js';
+import { StreamCounter } from '../transport/stream-counter.js';
 
 /**
  * Every open stream on this instance, by user: each tab of a user is held, up
@@ -28,14 +28,14 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
   private count = 0;
 
   constructor(
-    private readonly fanout: Fanout,
-    private readonly slots: StreamSlots,
+    private readonly transport: Transport,
+    private readonly counter: StreamCounter,
     private readonly config: HubConfig,
     private readonly metrics: HubMetrics,
   ) {}
 
   onModuleInit(): void {
-    this.fanout.connect(this);
+    this.transport.connect(this);
   }
 
   /**
@@ -56,7 +56,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     this.admitting.set(userId, admitting);
     let admitted: boolean;
     try {
-      admitted = await this.slots.acquire(userId, this.streamsOf(userId));
+      admitted = await this.counter.acquire(userId, this.streamsOf(userId));
     } catch (err) {
       throw new UnavailableError(`cannot count the user's streams now (${(err as Error).message})`, 3);
     } finally {
@@ -86,7 +86,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     if (streams) streams.push(connection);
     else {
       this.byUser.set(userId, [connection]);
-      this.fanout.watch(userId);
+      this.transport.watch(userId);
     }
     this.expiries.add(connection);
     this.count++;
@@ -120,11 +120,11 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     const streams = this.byUser.get(connection.userId)!;
     if (streams.length === 1) {
       this.byUser.delete(connection.userId);
-      this.fanout.unwatch(connection.userId);
+      this.transport.unwatch(connection.userId);
     } else {
       streams.splice(streams.indexOf(connection), 1);
     }
-    this.slots.release(connection.userId, this.streamsOf(connection.userId));
+    this.counter.release(connection.userId, this.streamsOf(connection.userId));
   }
 
   deliver(userId: string, message: StreamMessage): void {

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { EMPTY, Observable } from 'rxjs';
 import type { Principal } from '#herald/auth/principal';
 import { UnavailableError } from '../errors/errors.js';
-import { Fanout } from '../fanout/fanout.js';
+import { Transport } from '../transport/transport.js';
 import { Draining } from '../lifecycle/draining.js';
 import { Instance } from '../lifecycle/instance.js';
 import { RETRY_MS } from './connection.js';
@@ -18,7 +18,7 @@ export class StreamService {
 
   constructor(
     private readonly registry: StreamRegistry,
-    private readonly fanout: Fanout,
+    private readonly transport: Transport,
     private readonly draining: Draining,
     private readonly instance: Instance,
   ) {}
@@ -38,7 +38,7 @@ export class StreamService {
     if (this.draining.active) {
       throw new UnavailableError('this instance is shutting down; reconnect to another', RETRY_MS / 1000);
     }
-    if (!this.fanout.isReady()) {
+    if (!this.transport.isReady()) {
       throw new UnavailableError('the event store is unavailable; retry shortly', RETRY_MS / 1000);
     }
     const connection = await this.registry.open(principal.sub, principal.exp * 1000, response);
@@ -54,7 +54,7 @@ export class StreamService {
     });
     return new Observable<MessageEvent>((subscriber) => {
       connection.attach(subscriber);
-      this.fanout.replay(principal.sub, afterId).then(
+      this.transport.replay(principal.sub, afterId).then(
         (replay) => connection.start(replay, afterId, readyData),
         (err: unknown) => {
           // The headers are out: the client can only be told by the stream ending;

@@ -1,7 +1,7 @@
 import { compareEventIds, eventIdMillis, START_ID } from '#herald/contracts/event-id';
-import type { StreamMessage } from '../events/stream-message.js';
+import type { StreamMessage } from '../../events/stream-message.js';
 import { EventIdClock } from './event-id-clock.js';
-import type { Replay } from './replay.js';
+import type { Replay } from '../replay.js';
 
 /** One user's recent events, oldest first, in `events[start…]`. */
 class UserLog {

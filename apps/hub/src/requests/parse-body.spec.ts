@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { parseBody } from './body.js';
-import { FieldError } from './errors.js';
+import { parseBody } from './parse-body.js';
+import { FieldError } from '../errors/errors.js';
 
 const schema = z.strictObject(
   { title: z.string({ error: 'must be a string' }).min(1, 'must not be empty'), tags: z.array(z.string()).optional() },

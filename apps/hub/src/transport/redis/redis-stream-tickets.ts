@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '#herald/auth/principal';
 import { StreamTickets } from '#herald/auth/stream-tickets';
-import { UnavailableError } from '../errors/errors.js';
-import { RedisConnections } from '../redis/redis.connections.js';
+import { UnavailableError } from '../../errors/errors.js';
+import { RedisConnections } from './redis.connections.js';
 
 interface StoredPrincipal {
   sub: string;

@@ -1,5 +1,5 @@
 import { ApiQuery } from '@nestjs/swagger';
-import { FieldError } from './errors.js';
+import { FieldError } from '../errors/errors.js';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;

@@ -1,14 +1,18 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { UnavailableError } from '../errors/errors.js';
-import type { PreparedEvent } from '../events/stream-message.js';
-import { RedisConnections } from '../redis/redis.connections.js';
-import { parsePublished, RedisReplayLog } from '../replay/redis-replay-log.js';
-import type { Replay } from '../replay/replay.js';
-import { DeliverySink, Fanout, PublishOptions } from './fanout.js';
+import { HubConfig } from '../../config/config.js';
+import { UnavailableError } from '../../errors/errors.js';
+import type { PreparedEvent } from '../../events/stream-message.js';
+import type { Replay } from '../replay.js';
+import { DeliverySink, PublishOptions, Transport } from '../transport.js';
+import { INGRESS_GROUP } from './redis-ingress.source.js';
+import { parsePublished, RedisReplayLog } from './redis-replay-log.js';
+import { RedisConnections } from './redis.connections.js';
 
 /** How long a dedupe key is remembered: retries come within seconds of a crash. */
 const DEDUPE_WINDOW_MS = 10 * 60_000;
+/** An ingress entry may be claimed again after this many idle times (a slow consumer); its marker must outlive that. */
+const INGRESS_RECLAIMS = 4;
 /** Users subscribed, or caught up, at once after a reconnect. */
 const RECOVERY_BATCH = 200;
 
@@ -20,8 +24,8 @@ const RECOVERY_BATCH = 200;
  * slot of the user's log.
  */
 @Injectable()
-export class RedisFanout extends Fanout implements OnModuleInit {
-  private readonly logger = new Logger(RedisFanout.name);
+export class RedisTransport extends Transport implements OnModuleInit {
+  private readonly logger = new Logger(RedisTransport.name);
   private sink?: DeliverySink;
   /** Users with streams here, and when their channel subscription is confirmed. */
   private readonly watched = new Map<string, Promise<void>>();
@@ -30,6 +34,7 @@ export class RedisFanout extends Fanout implements OnModuleInit {
   constructor(
     private readonly redis: RedisConnections,
     private readonly log: RedisReplayLog,
+    private readonly config: HubConfig,
   ) {
     super();
     // Redis and Cluster share the (s)subscribe API used here.
@@ -39,22 +44,37 @@ export class RedisFanout extends Fanout implements OnModuleInit {
   onModuleInit(): void {
     const onMessage = (channel: string, payload: string) =>
       this.sink?.deliver(this.redis.keys.userOfChannel(channel), parsePublished(payload));
-    this.subscriber.on(this.redis.cluster ? 'smessage' : 'message', onMessage);
+    const { topology } = this.redis;
+    this.subscriber.on(topology.messageEvent, onMessage);
     // Live events may be lost from the moment a subscription connection drops:
-    // hold live delivery at once, and catch up from the log once subscribed
-    // again. In a cluster, ioredis replaces a lost shard subscriber and
-    // resubscribes by itself, then says 'subscribersReady'.
-    const lost = this.redis.cluster ? ['close', '-node', '-subscriber'] : ['close'];
-    const back = this.redis.cluster ? ['ready', 'subscribersReady'] : ['ready'];
-    for (const event of lost) this.subscriber.on(event, () => this.sink?.suspendAll());
-    for (const event of back) this.subscriber.on(event, () => void this.recover());
+    // hold live delivery at once, and catch up from the log once subscribed again.
+    for (const event of topology.subscriptionLost) this.subscriber.on(event, () => this.sink?.suspendAll());
+    for (const event of topology.subscriptionBack) this.subscriber.on(event, () => void this.recover());
   }
 
+  /**
+   * One script per group of recipients that share a slot. An ingress entry is
+   * acknowledged in that same script where one slot holds everything (a
+   * standalone Redis); in a cluster each group is marked done under the
+   * entry's dedupe key (so that a retry skips it) and the entry is
+   * acknowledged last.
+   */
   async publish(event: PreparedEvent, recipients: readonly string[], options: PublishOptions = {}): Promise<void> {
-    const dedupe = options.dedupeKey ? { key: options.dedupeKey, windowMs: DEDUPE_WINDOW_MS } : undefined;
+    const { dedupeKey, receipt } = options;
     try {
-      if (this.redis.cluster) await Promise.all(recipients.map((r) => this.log.append(event, [r], { dedupe })));
-      else await this.log.append(event, recipients, { dedupe });
+      const groups = this.redis.topology.scriptGroups(recipients);
+      if (receipt && this.redis.topology.oneSlot) {
+        const ack = { group: INGRESS_GROUP, consumer: receipt.consumer, entryId: receipt.entryId };
+        await this.log.append(event, recipients, { ack });
+        return;
+      }
+      const dedupe = receipt
+        ? { key: `ingress:${receipt.entryId}`, windowMs: Math.max(DEDUPE_WINDOW_MS, INGRESS_RECLAIMS * this.config.ingressClaimIdleMs) }
+        : dedupeKey
+          ? { key: dedupeKey, windowMs: DEDUPE_WINDOW_MS }
+          : undefined;
+      await Promise.all(groups.map((group) => this.log.append(event, group, { dedupe })));
+      await receipt?.ack();
     } catch (err) {
       throw new UnavailableError(`the event store (Redis) is unavailable: ${(err as Error).message}`, 1);
     }
@@ -81,9 +101,7 @@ export class RedisFanout extends Fanout implements OnModuleInit {
   unwatch(userId: string): void {
     this.watched.delete(userId);
     if (this.subscriber.status !== 'ready') return;
-    const channel = this.redis.keys.channel(userId);
-    const done = this.redis.cluster ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel);
-    done.catch(() => undefined);
+    this.redis.topology.unsubscribe(this.subscriber, this.redis.keys.channel(userId)).catch(() => undefined);
   }
 
   isReady(): boolean {
@@ -98,9 +116,7 @@ export class RedisFanout extends Fanout implements OnModuleInit {
     if (this.subscriber.status !== 'ready') return;
     const channels = userIds.map((u) => this.redis.keys.channel(u));
     try {
-      // A cluster subscribes each channel on the shard of its slot.
-      if (this.redis.cluster) await Promise.all(channels.map((c) => this.subscriber.ssubscribe(c)));
-      else await this.subscriber.subscribe(...channels);
+      await this.redis.topology.subscribe(this.subscriber, channels);
     } catch (err) {
       this.logger.warn(`subscribing to ${channels.length} channel(s) failed: ${(err as Error).message}`);
     }

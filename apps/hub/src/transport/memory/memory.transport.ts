@@ -1,9 +1,9 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { HubConfig } from '../config/config.js';
-import type { PreparedEvent } from '../events/stream-message.js';
-import { MemoryReplayLog } from '../replay/memory-replay-log.js';
-import type { Replay } from '../replay/replay.js';
-import { DeliverySink, Fanout } from './fanout.js';
+import { HubConfig } from '../../config/config.js';
+import type { PreparedEvent } from '../../events/stream-message.js';
+import { MemoryReplayLog } from './memory-replay-log.js';
+import type { Replay } from '../replay.js';
+import { DeliverySink, PublishOptions, Transport } from '../transport.js';
 
 /** Shortest pause between two sweeps of the replay log for expired events. */
 const MAX_SWEEP_INTERVAL_MS = 60_000;
@@ -13,14 +13,15 @@ const MAX_SWEEP_INTERVAL_MS = 60_000;
  * gets a single id shared by all its recipients, so its frame is built once.
  */
 @Injectable()
-export class InProcessFanout extends Fanout implements OnModuleInit, OnModuleDestroy {
-  private readonly log: MemoryReplayLog;
+export class MemoryTransport extends Transport implements OnModuleInit, OnModuleDestroy {
   private sink?: DeliverySink;
   private sweeper?: NodeJS.Timeout;
 
-  constructor(private readonly config: HubConfig) {
+  constructor(
+    private readonly log: MemoryReplayLog,
+    private readonly config: HubConfig,
+  ) {
     super();
-    this.log = new MemoryReplayLog(config.replayMaxEvents, config.replayTtlMs, Date.now());
   }
 
   onModuleInit(): void {
@@ -33,12 +34,13 @@ export class InProcessFanout extends Fanout implements OnModuleInit, OnModuleDes
   }
 
   /** A dedupe key needs no memory here: a process that crashed took its deliveries with it. */
-  async publish(event: PreparedEvent, recipients: readonly string[]): Promise<void> {
+  async publish(event: PreparedEvent, recipients: readonly string[], options: PublishOptions = {}): Promise<void> {
     const message = event.toMessage(this.log.nextId(Date.now()));
     for (const userId of recipients) {
       this.log.append(userId, message);
       this.sink?.deliver(userId, message);
     }
+    await options.receipt?.ack();
   }
 
   async replay(userId: string, afterId: string | null): Promise<Replay> {

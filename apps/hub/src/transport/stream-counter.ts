@@ -1,12 +1,9 @@
-import { Injectable } from '@nestjs/common';
-import { HubConfig } from '../config/config.js';
-
 /**
  * Admission under STREAMS_PER_USER_MAX, which counts a user's streams across
  * the whole cluster: on the embedded default this instance is the cluster;
- * with Redis, instances share the count (RedisStreamSlots).
+ * with Redis, instances share the count.
  */
-export abstract class StreamSlots {
+export abstract class StreamCounter {
   /**
    * Whether the user may hold `local` streams on this instance (the new one
    * included) next to what the other instances hold.
@@ -15,17 +12,4 @@ export abstract class StreamSlots {
 
   /** The user now holds `local` streams on this instance. */
   abstract release(userId: string, local: number): void;
-}
-
-@Injectable()
-export class LocalStreamSlots extends StreamSlots {
-  constructor(private readonly config: HubConfig) {
-    super();
-  }
-
-  async acquire(_userId: string, local: number): Promise<boolean> {
-    return local <= this.config.streamsPerUserMax;
-  }
-
-  release(): void {}
 }

@@ -1,6 +1,6 @@
 import { ErrorRequestHandler, json, RequestHandler } from 'express';
 import { MAX_ENVELOPE_BYTES } from '#herald/contracts/envelope';
-import { errorBody } from './http-error.filter.js';
+import { errorBody } from '../errors/http-error.filter.js';
 
 /**
  * The JSON body parser, and right behind it the handler for what it rejects:

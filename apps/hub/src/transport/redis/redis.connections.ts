@@ -1,20 +1,9 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { HubConfig } from '../config/config.js';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { HubConfig } from '../../config/config.js';
 import { RedisKeys } from './redis-keys.js';
-
-export type RedisClient = Redis | Cluster;
-
-/** The hub's own script commands, each defined by the class that uses it. */
-export const SCRIPT_COMMANDS = {
-  append: 'heraldAppend',
-  read: 'heraldRead',
-  acquireSlot: 'heraldAcquireSlot',
-  releaseSlot: 'heraldReleaseSlot',
-  rateHit: 'heraldRateHit',
-  beat: 'heraldBeat',
-  forgetConsumer: 'heraldForgetConsumer',
-} as const;
+import { SCRIPTS, ScriptedCommands } from './redis-scripts.js';
+import { RedisClient, redisTopology, RedisTopology } from './redis-topology.js';
 
 /** Reconnect quickly, forever: an outage ends when Redis is back, without a restart. */
 const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);
@@ -28,28 +17,27 @@ const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);
 export class RedisConnections implements OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   readonly keys: RedisKeys;
-  readonly cluster: boolean;
+  readonly topology: RedisTopology;
   readonly commands: RedisClient;
+  /** The command connection, with the hub's scripts as methods. */
+  readonly scripts: ScriptedCommands;
   readonly subscriber: RedisClient;
   readonly blocking: RedisClient;
 
   constructor(config: HubConfig) {
     this.keys = new RedisKeys(config.redisPrefix);
-    this.cluster = config.redisCluster;
+    this.topology = redisTopology(config.redisCluster);
     const urls = config.redisUrl!.split(',').map((u) => u.trim());
     // Commands fail at once while Redis is away, rather than queueing: a
     // publisher gets a 503 instead of waiting, and nothing is accepted that
     // is not stored.
     const base: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy };
     const make = (name: string, options: RedisOptions, clusterOptions: ClusterOptions = {}): RedisClient => {
-      const client = this.cluster
-        ? new Cluster(urls, {
-            redisOptions: { ...base, ...options },
-            enableOfflineQueue: false,
-            clusterRetryStrategy: retryStrategy,
-            ...clusterOptions,
-          })
-        : new Redis(urls[0], { ...base, ...options, connectionName: `herald-${name}` });
+      const client = this.topology.connect(
+        urls,
+        { ...base, ...options, connectionName: `herald-${name}` },
+        { clusterRetryStrategy: retryStrategy, ...clusterOptions },
+      );
       this.watch(name, client);
       return client;
     };
@@ -59,8 +47,10 @@ export class RedisConnections implements OnApplicationShutdown {
     this.commands = make(
       'commands',
       { enableAutoPipelining: true },
-      { enableAutoPipelining: true, autoPipeliningIgnoredCommands: Object.values(SCRIPT_COMMANDS) },
+      { enableAutoPipelining: true, autoPipeliningIgnoredCommands: Object.keys(SCRIPTS) },
     );
+    for (const [name, lua] of Object.entries(SCRIPTS)) this.commands.defineCommand(name, { lua });
+    this.scripts = this.commands as unknown as ScriptedCommands;
     this.subscriber = make('subscriber', { autoResubscribe: false }, { shardedSubscribers: true });
     this.blocking = make('ingress', { maxRetriesPerRequest: 0 });
   }

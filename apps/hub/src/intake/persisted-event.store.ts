@@ -3,9 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager, QueryFailedError } from 'typeorm';
 import { Transactions } from '../database/transactions.js';
 import { OutboxEntry } from '../outbox/outbox-entry.entity.js';
-import { OutboxRelay } from '../outbox/outbox.relay.js';
-import { InboxItem } from './inbox-item.entity.js';
-import { Notification } from './notification.entity.js';
+import { InboxItem } from '../inbox/inbox-item.entity.js';
+import { Notification } from '../inbox/notification.entity.js';
 
 export interface PersistedEvent {
   type: string;
@@ -20,18 +19,15 @@ const INSERT_CHUNK = 500;
 
 /**
  * Where a persisted event is stored: one notification, an inbox item per
- * recipient, and an outbox entry for its delivery, in the caller's
- * transaction, so that the data, the inbox and the intent to deliver commit
- * together or not at all.
+ * recipient, and an outbox entry for its delivery, in one transaction, so
+ * that the data, the inbox and the intent to deliver commit together or not
+ * at all. The outbox relay delivers it after the commit.
  */
 @Injectable()
-export class InboxStore {
-  constructor(
-    private readonly transactions: Transactions,
-    private readonly relay: OutboxRelay,
-  ) {}
+export class PersistedEventStore {
+  constructor(private readonly transactions: Transactions) {}
 
-  /** Adds the event inside `manager`'s transaction; call `relay.committed()` after the commit. */
+  /** Adds the event inside `manager`'s transaction. */
   async add(manager: EntityManager, event: PersistedEvent): Promise<void> {
     const createdAt = new Date().toISOString();
     const data = JSON.stringify(event.data);
@@ -57,7 +53,7 @@ export class InboxStore {
   }
 
   /**
-   * Stores the event in a transaction of its own and starts its delivery.
+   * Stores the event in a transaction of its own.
    * @returns false when an event with the same source key is stored already.
    */
   async persist(event: PersistedEvent): Promise<boolean> {
@@ -67,7 +63,6 @@ export class InboxStore {
       if (event.sourceKey && isUniqueViolation(err)) return false;
       throw err;
     }
-    this.relay.committed();
     return true;
   }
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { FieldError } from './errors.js';
+import { FieldError } from '../errors/errors.js';
 
 /**
  * Parses a request body with a strict zod schema; the first problem becomes a

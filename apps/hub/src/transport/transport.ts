@@ -1,5 +1,5 @@
 import type { PreparedEvent, StreamMessage } from '../events/stream-message.js';
-import type { Replay } from '../replay/replay.js';
+import type { Replay } from './replay.js';
 
 export interface PublishOptions {
   /**
@@ -7,6 +7,21 @@ export interface PublishOptions {
    * crash) reaches no one a second time.
    */
   dedupeKey?: string;
+  /** The ingress entry the event came from: settled with the event stored, and only then. */
+  receipt?: IngressReceipt;
+}
+
+/**
+ * An ingress entry held by this instance's consumer. A transport that can
+ * store the event and acknowledge the entry in one step does, and only while
+ * the consumer still owns the entry (another instance may have claimed it);
+ * otherwise it stores the event under a dedupe key and then calls `ack`.
+ */
+export interface IngressReceipt {
+  readonly entryId: string;
+  /** The consumer (of the ingress group) that holds the entry. */
+  readonly consumer: string;
+  ack(): Promise<void>;
 }
 
 /** This instance's streams, as the transport sees them (the stream registry). */
@@ -24,12 +39,12 @@ export interface DeliverySink {
 }
 
 /**
- * The one interface between the stream code and the transport: in-process for
- * the embedded default, Redis when instances are scaled out. It gives events
+ * The one interface between the hub and how events travel: in memory for the
+ * embedded default, Redis when instances are scaled out. It gives events
  * their ids, keeps them for replay and delivers them live, so that replayed
  * and live events share one ordered id space per user.
  */
-export abstract class Fanout {
+export abstract class Transport {
   /**
    * Gives the event an id for each recipient, stores it for replay and delivers
    * it to every open stream of the recipients, on every instance. Resolves once

@@ -1,4 +1,4 @@
-import { PreparedEvent } from '../events/stream-message.js';
+import { PreparedEvent } from '../../events/stream-message.js';
 import { MemoryReplayLog } from './memory-replay-log.js';
 
 const BOOT = 1_700_000_000_000;

@@ -1,31 +1,11 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { Instance } from '../lifecycle/instance.js';
-import { RedisConnections, SCRIPT_COMMANDS } from './redis.connections.js';
+import { Instance } from '../../lifecycle/instance.js';
+import { RedisConnections } from './redis.connections.js';
 
 /** Often enough that a silent instance is noticed within seconds. */
 export const BEAT_MS = 1000;
 /** An instance silent for this long is forgotten altogether. */
 const FORGET_MS = 60_000;
-
-/**
- * Records this instance's beat and returns every instance's last beat, all
- * on Redis's clock, so instances' clocks do not matter.
- * KEYS: the instances (a sorted set). ARGV: this instance, how long a silent one is kept.
- * Returns: Redis's time now, then instance, time, instance, time…
- */
-const BEAT = `
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-local beats = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-table.insert(beats, 1, tostring(now))
-return beats
-`;
-
-interface ScriptedClient {
-  heraldBeat(numKeys: number, key: string, me: string, forgetMs: number): Promise<string[]>;
-}
 
 /**
  * The hub's instances as Redis sees them: each beats every second, and keeps
@@ -36,7 +16,6 @@ interface ScriptedClient {
 @Injectable()
 export class RedisInstances implements OnModuleInit, OnModuleDestroy {
   readonly me: string;
-  private readonly client: ScriptedClient;
   /** Silence of each instance, in ms, as of the last beat; this one's is 0. */
   private silence = new Map<string, number>();
   private timer?: NodeJS.Timeout;
@@ -47,8 +26,6 @@ export class RedisInstances implements OnModuleInit, OnModuleDestroy {
   ) {
     this.me = instance.id;
     this.silence.set(this.me, 0);
-    redis.commands.defineCommand(SCRIPT_COMMANDS.beat, { lua: BEAT });
-    this.client = redis.commands as unknown as ScriptedClient;
   }
 
   onModuleInit(): void {
@@ -66,7 +43,7 @@ export class RedisInstances implements OnModuleInit, OnModuleDestroy {
 
   /** Beats now and refreshes the view of the others. Throws while Redis is away. */
   async beat(): Promise<void> {
-    const [now, ...beats] = await this.client.heraldBeat(1, this.redis.keys.instances, this.me, FORGET_MS);
+    const [now, ...beats] = await this.redis.scripts.heraldBeat(1, this.redis.keys.instances, this.me, FORGET_MS);
     const silence = new Map<string, number>();
     for (let i = 0; i < beats.length; i += 2) silence.set(beats[i], Number(now) - Number(beats[i + 1]));
     silence.set(this.me, 0);

@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { RateLimitStore, WindowHits } from './rate-limit.store.js';
+import { RateLimitStore, WindowHits } from '../rate-limit.store.js';
 
 const SWEEP_MS = 60_000;
 

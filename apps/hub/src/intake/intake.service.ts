@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { PublishRequest } from '#herald/contracts/envelope';
+import { PreparedEvent } from '../events/stream-message.js';
+import { EventSource, HubMetrics } from '../metrics/hub-metrics.js';
+import { OutboxRelay } from '../outbox/outbox.relay.js';
+import type { IngressReceipt } from '../transport/transport.js';
+import { Transport } from '../transport/transport.js';
+import { PersistedEvent, PersistedEventStore } from './persisted-event.store.js';
+
+/**
+ * Where every published event is taken in, whichever way it came (HTTP, the
+ * Redis ingress, a comment), and the one place that decides how it travels:
+ * persisted (notification, inbox items and outbox entry in one transaction;
+ * the outbox relay delivers it after the commit) or live (straight to the
+ * transport, which stores it for replay and delivers it).
+ */
+@Injectable()
+export class Intake {
+  constructor(
+    private readonly store: PersistedEventStore,
+    private readonly transport: Transport,
+    private readonly relay: OutboxRelay,
+    private readonly metrics: HubMetrics,
+  ) {}
+
+  /**
+   * Resolves once the event is stored: from then on no recipient can miss it.
+   * @param receipt the ingress entry it came from: settled once the event is
+   *   stored, and the event is stored once however often the entry is offered.
+   */
+  async accept(request: PublishRequest, source: EventSource, receipt?: IngressReceipt): Promise<void> {
+    if (request.persist) {
+      const stored = await this.store.persist({ ...request, sourceKey: receipt && `ingress:${receipt.entryId}` });
+      if (stored) this.relay.committed();
+      await receipt?.ack();
+    } else {
+      await this.transport.publish(PreparedEvent.from(request, new Date()), request.recipients, { receipt });
+    }
+    this.metrics.eventsPublished(source);
+  }
+
+  /**
+   * Adds a persisted event inside the caller's transaction, so that it
+   * commits with the caller's own data (a comment and its notification).
+   * Call `committed` once the transaction has.
+   */
+  addPersisted(manager: EntityManager, event: PersistedEvent): Promise<void> {
+    return this.store.add(manager, event);
+  }
+
+  /** After a transaction with `addPersisted` committed: `events` of them were added. */
+  committed(source: EventSource, events: number): void {
+    if (events > 0) this.metrics.eventsPublished(source, events);
+    this.relay.committed();
+  }
+}

@@ -1,0 +1,262 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HubConfig } from '../../config/config.js';
+import { Instance } from '../../lifecycle/instance.js';
+import { IngressEntry, IngressSource } from '../ingress-source.js';
+import type { IngressReceipt } from '../transport.js';
+import { BEAT_MS, RedisInstances } from './redis-instances.js';
+import { RedisConnections } from './redis.connections.js';
+
+export const INGRESS_GROUP = 'herald';
+const READ_COUNT = 256;
+const BLOCK_MS = 1000;
+const ERROR_PAUSE_MS = 500;
+/** Dead letters kept (roughly): enough to investigate, bounded so a flood of bad entries cannot fill Redis. */
+const DEAD_LETTERS_KEPT = 10_000;
+
+/**
+ * A consumer whose instance has not beaten for this long is taken for dead,
+ * and what it holds is claimed at once. A live one wrongly taken for dead
+ * (a long pause) costs nothing but work: the append script stores an entry
+ * only while its consumer owns it.
+ */
+const SILENT_MS = 3 * BEAT_MS;
+/** A dead consumer with nothing pending is removed from the group after this much silence. */
+const FORGET_CONSUMER_MS = 30_000;
+
+type Entry = [id: string, fields: string[]];
+type PendingEntry = [id: string, consumer: string, idleMs: number, deliveries: number];
+
+/**
+ * The ingress in Redis: `XADD herald:ingress * envelope '<json>'`, read by
+ * one consumer group shared by all instances, so each entry is handled
+ * once. An instance that dies leaves its entries pending: a live one claims
+ * them as soon as the dead one has missed a few heartbeats, and any entry
+ * left unacknowledged for INGRESS_CLAIM_IDLE_MS (a stuck consumer) is
+ * claimed too. The append script acknowledges an entry in the same step as
+ * it stores it, and only while this consumer still owns it, so a retried
+ * entry never produces a second copy.
+ */
+@Injectable()
+export class RedisIngressSource extends IngressSource {
+  private readonly logger = new Logger('IngressConsumer');
+  /** Host and pid for the operator reading XINFO CONSUMERS; the instance id keeps it unique. */
+  readonly consumer: string;
+  private running = false;
+  private loop?: Promise<void>;
+  private handler: (entry: IngressEntry) => Promise<void> = async () => undefined;
+  private nextClaimAt = 0;
+  private nextRescueAt = 0;
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly config: HubConfig,
+    private readonly instances: RedisInstances,
+    instance: Instance,
+  ) {
+    super();
+    this.consumer = `${hostname()}-${process.pid}-${instance.id}`;
+  }
+
+  start(handle: (entry: IngressEntry) => Promise<void>): void {
+    this.handler = handle;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  async deadLetter(entry: IngressEntry, reason: string): Promise<void> {
+    const { keys, commands } = this.redis;
+    const { entryId } = entry.receipt;
+    await commands.xadd(keys.deadLetters, 'MAXLEN', '~', DEAD_LETTERS_KEPT, '*', 'entry', entryId, 'reason', reason, 'envelope', entry.envelope ?? '');
+    await commands.xack(keys.ingress, INGRESS_GROUP, entryId);
+    this.logger.warn(`ingress entry ${entryId} dead-lettered: ${reason}`);
+  }
+
+  private async run(): Promise<void> {
+    let groupReady = false;
+    // 'starting' stays quiet while Redis is not reached yet; an outage later is logged once each way.
+    let state: 'starting' | 'reading' | 'failing' = 'starting';
+    while (this.running) {
+      try {
+        if (!groupReady) groupReady = await this.createGroup();
+        if (Date.now() >= this.nextRescueAt) await this.claimFromDeadInstances();
+        if (Date.now() >= this.nextClaimAt) {
+          await this.claimAbandoned();
+          await this.trimProcessed();
+          await this.forgetDeadConsumers();
+        }
+        await this.handle(await this.readNew());
+        if (state === 'failing') this.logger.log('ingress consumer is reading again');
+        state = 'reading';
+      } catch (err) {
+        if ((err as Error).message?.includes('NOGROUP')) groupReady = false;
+        if (state === 'reading' && this.running) {
+          this.logger.warn(`ingress read failed: ${(err as Error).message}; retrying`);
+        }
+        if (state === 'reading') state = 'failing';
+        await sleep(ERROR_PAUSE_MS);
+      }
+    }
+  }
+
+  /** From id 0, so entries added before any instance ever ran are delivered too. */
+  private async createGroup(): Promise<boolean> {
+    try {
+      await this.redis.commands.xgroup('CREATE', this.redis.keys.ingress, INGRESS_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!(err as Error).message.includes('BUSYGROUP')) throw err;
+    }
+    return true;
+  }
+
+  private async readNew(): Promise<Entry[]> {
+    const reply = (await this.redis.blocking.xreadgroup(
+      'GROUP',
+      INGRESS_GROUP,
+      this.consumer,
+      'COUNT',
+      READ_COUNT,
+      'BLOCK',
+      BLOCK_MS,
+      'STREAMS',
+      this.redis.keys.ingress,
+      '>',
+    )) as [string, Entry[]][] | null;
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  /**
+   * Takes over at once what consumers of dead instances hold. Redis may have
+   * handed an entry to a dead instance's blocked read before it noticed the
+   * closed socket: waiting for INGRESS_CLAIM_IDLE_MS would delay it for no gain.
+   */
+  private async claimFromDeadInstances(): Promise<void> {
+    this.nextRescueAt = Date.now() + BEAT_MS;
+    const { commands, keys } = this.redis;
+    const [, , , holders] = (await commands.xpending(keys.ingress, INGRESS_GROUP)) as [
+      number,
+      string | null,
+      string | null,
+      [consumer: string, count: string][] | null,
+    ];
+    for (const [holder] of holders ?? []) {
+      if (holder === this.consumer || !this.instances.isSilent(instanceOf(holder), SILENT_MS)) continue;
+      let pending: PendingEntry[];
+      do {
+        // Entries idle this long at least: a new instance's entries, read before its first beat landed, are not taken.
+        pending = (await commands.xpending(keys.ingress, INGRESS_GROUP, 'IDLE', SILENT_MS, '-', '+', READ_COUNT, holder)) as PendingEntry[];
+        if (pending.length === 0) break;
+        const ids = pending.map(([id]) => id);
+        // `call`: ioredis types XCLAIM's ids as a fixed tuple, not a list.
+        const claimed = (await commands.call('XCLAIM', keys.ingress, INGRESS_GROUP, this.consumer, SILENT_MS, ...ids)) as (Entry | null)[];
+        const entries = claimed.filter((entry): entry is Entry => entry !== null);
+        this.logger.log(`claimed ${entries.length} ingress entr${entries.length === 1 ? 'y' : 'ies'} of dead consumer ${holder}`);
+        await this.handle(entries, true);
+      } while (pending.length === READ_COUNT && this.running);
+    }
+  }
+
+  /** Consumers of instances long gone, holding nothing, leave the group, so that it does not grow with every restart. */
+  private async forgetDeadConsumers(): Promise<void> {
+    const { commands, keys } = this.redis;
+    const consumers = (await commands.xinfo('CONSUMERS', keys.ingress, INGRESS_GROUP)) as unknown[][];
+    for (const info of consumers) {
+      const name = String(info[info.indexOf('name') + 1]);
+      const pending = Number(info[info.indexOf('pending') + 1]);
+      if (pending > 0 || !this.instances.isSilent(instanceOf(name), FORGET_CONSUMER_MS)) continue;
+      await this.redis.scripts.heraldForgetConsumer(1, keys.ingress, INGRESS_GROUP, name);
+    }
+  }
+
+  /** Takes over entries left pending for INGRESS_CLAIM_IDLE_MS (a stuck consumer, or this one before an error). */
+  private async claimAbandoned(): Promise<void> {
+    this.nextClaimAt = Date.now() + Math.max(this.config.ingressClaimIdleMs / 2, 100);
+    let cursor = '0-0';
+    do {
+      const [next, entries] = (await this.redis.commands.xautoclaim(
+        this.redis.keys.ingress,
+        INGRESS_GROUP,
+        this.consumer,
+        this.config.ingressClaimIdleMs,
+        cursor,
+        'COUNT',
+        READ_COUNT,
+      )) as [string, Entry[]];
+      const live = entries.filter((entry): entry is Entry => entry !== null);
+      if (live.length > 0) this.logger.log(`claimed ${live.length} abandoned ingress entr${live.length === 1 ? 'y' : 'ies'}`);
+      await this.handle(live, true);
+      cursor = next;
+    } while (cursor !== '0-0' && this.running);
+  }
+
+  /**
+   * Drops entries every instance is done with: those before the oldest
+   * pending one, or, with none pending, before the last one delivered. A
+   * stream keeps acknowledged entries otherwise, and would grow forever.
+   */
+  private async trimProcessed(): Promise<void> {
+    const { commands, keys } = this.redis;
+    const [pendingCount, oldestPending] = (await commands.xpending(keys.ingress, INGRESS_GROUP)) as [
+      number,
+      string | null,
+    ];
+    let floor = pendingCount > 0 ? oldestPending : null;
+    if (!floor) {
+      const groups = (await commands.xinfo('GROUPS', keys.ingress)) as unknown[][];
+      const ours = groups.find((g) => g[g.indexOf('name') + 1] === INGRESS_GROUP);
+      floor = ours ? String(ours[ours.indexOf('last-delivered-id') + 1]) : null;
+    }
+    if (floor) await commands.xtrim(keys.ingress, 'MINID', '~', floor);
+  }
+
+  /** Entries of a batch go out together (auto-pipelined); one user's stay in order on the one connection. */
+  private async handle(entries: Entry[], claimed = false): Promise<void> {
+    const deliveries = claimed ? await this.deliveryCounts(entries) : undefined;
+    await Promise.all(
+      entries.map(([entryId, fields], i) =>
+        this.handler({ receipt: this.receipt(entryId), envelope: field(fields, 'envelope'), deliveries: deliveries?.[i] ?? 1 }),
+      ),
+    );
+  }
+
+  private receipt(entryId: string): IngressReceipt {
+    const { commands, keys } = this.redis;
+    return {
+      entryId,
+      consumer: this.consumer,
+      ack: async () => {
+        await commands.xack(keys.ingress, INGRESS_GROUP, entryId);
+      },
+    };
+  }
+
+  private async deliveryCounts(entries: Entry[]): Promise<number[]> {
+    return Promise.all(
+      entries.map(async ([id]) => {
+        const pending = (await this.redis.commands.xpending(this.redis.keys.ingress, INGRESS_GROUP, id, id, 1)) as [
+          string,
+          string,
+          number,
+          number,
+        ][];
+        return pending[0]?.[3] ?? 1;
+      }),
+    );
+  }
+}
+
+/** Consumers are named `<host>-<pid>-<instance id>`. */
+function instanceOf(consumer: string): string {
+  return consumer.slice(consumer.lastIndexOf('-') + 1);
+}
+
+function field(fields: string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}

@@ -1,0 +1,168 @@
+/**
+ * Every Lua script of the hub, by name. Redis runs a script atomically, which
+ * is what several guarantees rest on (log order equals live order, an
+ * ingress entry is acknowledged only with its event stored, a cap counted
+ * without races). RedisConnections defines them all on the command
+ * connection; `ScriptedCommands` types the calls.
+ */
+
+/**
+ * Appends an event to each recipient's log and publishes it on the
+ * recipient's channel, in one script, so that a user's log order and live
+ * order are the same across all instances. Optionally skips the whole call
+ * when its dedupe marker is already set (a retried publication), and
+ * acknowledges an ingress entry in the same step, only if this consumer
+ * still owns it.
+ *
+ * KEYS: logs[1..n], then the dedupe marker if any, then the ingress stream if acking.
+ * ARGV: n, maxlen, ttlMs, type, tail, publish command, marker ttl ('' = none),
+ *       group ('' = no ack), consumer, entry id, channels[1..n].
+ */
+export const APPEND = `
+local n = tonumber(ARGV[1])
+local group = ARGV[8]
+if group ~= '' then
+  local pending = redis.call('XPENDING', KEYS[#KEYS], group, ARGV[10], ARGV[10], 1, ARGV[9])
+  if #pending == 0 then return -1 end
+end
+if ARGV[7] ~= '' and not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[7]) then return 0 end
+for i = 1, n do
+  local id = redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[2], '*', 't', ARGV[4], 'b', ARGV[5])
+  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  redis.call(ARGV[6], ARGV[10 + i], id .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5])
+end
+if group ~= '' then redis.call('XACK', KEYS[#KEYS], group, ARGV[10]) end
+return n
+`;
+
+/**
+ * A user's log position and, if asked, its events after an id, read at one
+ * instant: { newest id, newest trimmed id, oldest kept id, entries }.
+ * KEYS: the log. ARGV: the id to read after ('' = none).
+ */
+export const READ = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last, deleted, first
+for i = 1, #info, 2 do
+  local name = info[i]
+  if name == 'last-generated-id' then last = info[i + 1]
+  elseif name == 'max-deleted-entry-id' then deleted = info[i + 1]
+  elseif name == 'first-entry' and info[i + 1] then first = info[i + 1][1]
+  end
+end
+if ARGV[1] == '' then return { last, deleted, first or last, {} } end
+return { last, deleted, first or last, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+') }
+`;
+
+/**
+ * Sets this instance's count of the user's streams (the new one included),
+ * and admits the stream if the total stays within the cap; refused, this
+ * instance's count goes back. Each count `<instance>` has the time of its
+ * last write in `<instance>@`: the count of an instance that is neither in
+ * the caller's view of live instances nor written recently (a crash) is
+ * dropped. The time is Redis's, so instances' clocks do not matter.
+ * KEYS: the user's counts (a hash). ARGV: this instance, its count with the
+ * new stream, the cap, ttl, liveness window, live instances…
+ */
+export const ACQUIRE = `
+local me, mine, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local fresh = now - tonumber(ARGV[5])
+local live = {}
+for i = 6, #ARGV do live[ARGV[i]] = true end
+local flat = redis.call('HGETALL', KEYS[1])
+local counts = {}
+for i = 1, #flat, 2 do counts[flat[i]] = flat[i + 1] end
+local others = 0
+for instance, count in pairs(counts) do
+  if instance ~= me and string.sub(instance, -1) ~= '@' then
+    if live[instance] or tonumber(counts[instance .. '@'] or '0') >= fresh then
+      others = others + tonumber(count)
+    else
+      redis.call('HDEL', KEYS[1], instance, instance .. '@')
+    end
+  end
+end
+local admitted = others + mine <= cap
+if not admitted then mine = mine - 1 end
+if mine > 0 then redis.call('HSET', KEYS[1], me, mine, me .. '@', now) else redis.call('HDEL', KEYS[1], me, me .. '@') end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if admitted then return 1 end
+return 0
+`;
+
+/** KEYS: the user's counts. ARGV: this instance, its count. */
+export const RELEASE = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[1] .. '@', now)
+else
+  redis.call('HDEL', KEYS[1], ARGV[1], ARGV[1] .. '@')
+end
+`;
+
+/** The first hit starts the window; one round trip a request. */
+export const HIT = `
+local hits = redis.call('INCR', KEYS[1])
+if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return { hits, ttl }
+`;
+
+/**
+ * Records this instance's beat and returns every instance's last beat, all
+ * on Redis's clock, so instances' clocks do not matter.
+ * KEYS: the instances (a sorted set). ARGV: this instance, how long a silent one is kept.
+ * Returns: Redis's time now, then instance, time, instance, time…
+ */
+export const BEAT = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+local beats = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+table.insert(beats, 1, tostring(now))
+return beats
+`;
+
+/**
+ * Removes a consumer from the group only if it holds nothing: XGROUP
+ * DELCONSUMER would drop its pending entries with it.
+ * KEYS: the ingress. ARGV: the group, the consumer.
+ */
+export const FORGET_CONSUMER = `
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+end
+return -1
+`;
+
+/** The command each script is called by: `heraldAppend(numKeys, …keys, …args)`. */
+export const SCRIPTS = {
+  heraldAppend: APPEND,
+  heraldRead: READ,
+  heraldAcquireSlot: ACQUIRE,
+  heraldReleaseSlot: RELEASE,
+  heraldRateHit: HIT,
+  heraldBeat: BEAT,
+  heraldForgetConsumer: FORGET_CONSUMER,
+} as const;
+
+type Entry = [id: string, fields: string[]];
+/** What the read script returns: null when the user has no log. */
+export type LogRead = [last: string, deleted: string, first: string, entries: Entry[]] | null;
+
+/** The scripts as methods of the command connection. */
+export interface ScriptedCommands {
+  heraldAppend(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  heraldRead(numKeys: number, ...args: string[]): Promise<LogRead>;
+  heraldAcquireSlot(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  heraldReleaseSlot(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  heraldRateHit(numKeys: 1, key: string, windowMs: number): Promise<[number, number]>;
+  heraldBeat(numKeys: 1, key: string, me: string, forgetMs: number): Promise<string[]>;
+  heraldForgetConsumer(numKeys: 1, key: string, group: string, consumer: string): Promise<number>;
+}
