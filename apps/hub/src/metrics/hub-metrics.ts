@@ -34,13 +34,13 @@ export class HubMetrics {
     registers: [this.registry],
   });
 
-  constructor(fanout: Transport) {
+  constructor(transport: Transport) {
     new Gauge({
       name: 'herald_transport_up',
       help: 'Whether the transport (Redis, or in-process) can publish and deliver (1) or not (0)',
       registers: [this.registry],
       collect() {
-        this.set(fanout.isReady() ? 1 : 0);
+        this.set(transport.isReady() ? 1 : 0);
       },
     });
   }

@@ -35,12 +35,17 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
   /** Before the server listens (Nest runs this during init). */
   async onApplicationBootstrap(): Promise<void> {
     this.kick();
-    await this.running;
+    await this.idle();
     this.poller = setInterval(() => this.kick(), POLL_MS);
   }
 
   async onModuleDestroy(): Promise<void> {
     clearInterval(this.poller);
+    await this.idle();
+  }
+
+  /** Resolves once no pass over the outbox is running (those asked for meanwhile included). */
+  async idle(): Promise<void> {
     await this.running;
   }
 
