@@ -8,7 +8,8 @@ import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
 import { ApiPageLimit, parsePageLimit } from '../requests/page-limit.js';
 import { ApiUserToken } from '../openapi/security.js';
 import { CommentDto, PostDto, PostWithCommentsDto } from './comments.dto.js';
-import { COMMENT_CREATED, CommentsService } from './comments.service.js';
+import { COMMENT_CREATED } from '../events/event-types.js';
+import { CommentsService } from './comments.service.js';
 
 /**
  * Lengths count characters (code points), as the database and the excerpt do,

@@ -44,18 +44,3 @@ export class PostWithCommentsDto extends PostDto {
   comments!: CommentDto[];
 }
 
-/** The data of a `comment.created` stream event (and inbox item). */
-@ApiSchema({ name: 'CommentCreated' })
-export class CommentCreatedDto {
-  @ApiProperty({ example: '42' })
-  postId!: string;
-
-  @ApiProperty({ example: '7' })
-  commentId!: string;
-
-  @ApiProperty({ description: 'the commenter', example: 'bob' })
-  authorId!: string;
-
-  @ApiProperty({ description: 'the first 140 characters of the comment' })
-  excerpt!: string;
-}

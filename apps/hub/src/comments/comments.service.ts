@@ -2,11 +2,11 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
+import { COMMENT_CREATED } from '../events/event-types.js';
 import { Intake } from '../intake/intake.service.js';
 import { Comment } from './comment.entity.js';
 import { Post } from './post.entity.js';
 
-export const COMMENT_CREATED = 'comment.created';
 const EXCERPT_CODE_POINTS = 140;
 
 export interface PostView {

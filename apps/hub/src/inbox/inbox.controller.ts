@@ -7,7 +7,8 @@ import { FieldError } from '../errors/errors.js';
 import { ApiPageLimit, parsePageLimit } from '../requests/page-limit.js';
 import { ApiUserToken } from '../openapi/security.js';
 import { NotificationPageDto } from './inbox.dto.js';
-import { INBOX_READ_EVENT, InboxService } from './inbox.service.js';
+import { INBOX_READ_EVENT } from '../events/event-types.js';
+import { InboxService } from './inbox.service.js';
 
 @ApiTags('Inbox')
 @Controller('v1/notifications')

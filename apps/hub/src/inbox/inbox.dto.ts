@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import type { InboxEntry, InboxPage } from './inbox.service.js';
 
 /** The API document's view of an inbox item; `implements` keeps it in step with what the service returns. */
@@ -49,15 +49,3 @@ export class NotificationPageDto implements InboxPage {
   nextCursor!: string | null;
 }
 
-/** The data of an `inbox.read` stream event, sent to the user's own streams when items are marked read. */
-@ApiSchema({ name: 'InboxRead' })
-export class InboxReadDto {
-  @ApiPropertyOptional({ description: 'the item marked read (POST /v1/notifications/{id}/read)', example: '17' })
-  notificationId?: string;
-
-  @ApiPropertyOptional({ enum: [true], description: 'every item was marked read (POST /v1/notifications/read-all)' })
-  all?: true;
-
-  @ApiProperty({ type: 'integer', minimum: 0, description: 'unread items left' })
-  unreadCount!: number;
-}

@@ -3,6 +3,7 @@ import { DataSource, IsNull } from 'typeorm';
 import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
 import { FieldError } from '../errors/errors.js';
+import { INBOX_READ_EVENT } from '../events/event-types.js';
 import { PreparedEvent } from '../events/stream-message.js';
 import { Transport } from '../transport/transport.js';
 import { InboxItem } from './inbox-item.entity.js';
@@ -23,7 +24,6 @@ export interface InboxPage {
 }
 
 /** Sent to the user's own streams when items are marked read, so every tab can update its badge. */
-export const INBOX_READ_EVENT = 'inbox.read';
 
 /**
  * A user's notifications, newest first. Cursors name the last item of a page,

@@ -2,10 +2,7 @@ import { ApiProperty, ApiPropertyOptional, ApiSchema, getSchemaPath, type ApiRes
 import { EVENT_TYPE_PATTERN, RESERVED_EVENT_TYPES } from '#herald/contracts/envelope';
 import { EVENT_ID_PATTERN } from '#herald/contracts/event-id';
 import { USER_ID_PATTERN } from '#herald/contracts/user-id';
-import { CommentCreatedDto } from '../comments/comments.dto.js';
-import { COMMENT_CREATED } from '../comments/comments.service.js';
-import { InboxReadDto } from '../inbox/inbox.dto.js';
-import { INBOX_READ_EVENT } from '../inbox/inbox.service.js';
+import { COMMENT_CREATED, CommentCreatedDto, INBOX_READ_EVENT, InboxReadDto } from '../events/event-types.js';
 import { EXPIRED_REASON, RESET_REASON, RETRY_MS } from './connection.js';
 
 /*
