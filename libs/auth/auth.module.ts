@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
+import { createSecretKey } from 'node:crypto';
 import { AuthOptions } from './auth.options.js';
 import { TokenService } from './token.service.js';
 
@@ -14,7 +15,10 @@ export class AuthModule {
     return {
       module: AuthModule,
       global: true,
-      imports: [JwtModule.register({ secret: options.secret })],
+      // A KeyObject, not the string: given a string, jsonwebtoken 9 first tries
+      // it as a public key on every call (createPublicKey, which throws), about
+      // 75 times the cost of the HMAC itself.
+      imports: [JwtModule.register({ secret: createSecretKey(Buffer.from(options.secret)) })],
       providers: [{ provide: AuthOptions, useValue: options }, TokenService],
       exports: [AuthOptions, TokenService],
     };

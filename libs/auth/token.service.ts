@@ -27,16 +27,20 @@ export class TokenService {
     return this.jwt.sign(scope ? { sub, scope } : { sub }, { algorithm: ALGORITHM, expiresIn });
   }
 
-  /** @throws UnauthorizedException naming what is wrong with the token. */
+  /**
+   * Verifies on every request and stream open, so the token is decoded once
+   * on success; only a refused one is looked into again, to say why.
+   * @throws UnauthorizedException naming what is wrong with the token.
+   */
   verify(token: string): Principal {
-    const alg = this.readAlgorithm(token);
-    if (alg !== ALGORITHM) {
-      throw new UnauthorizedException(`token algorithm "${alg}" is not accepted (${ALGORITHM} only)`);
-    }
     let claims: Claims;
     try {
       claims = this.jwt.verify<Claims>(token, { algorithms: [ALGORITHM] });
     } catch (err) {
+      const alg = this.readAlgorithm(token);
+      if (alg !== ALGORITHM) {
+        throw new UnauthorizedException(`token algorithm "${alg}" is not accepted (${ALGORITHM} only)`);
+      }
       throw new UnauthorizedException(describeJwtError(err));
     }
     if (typeof claims.exp !== 'number') throw new UnauthorizedException('token has no exp claim');
