@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { DestinationStream } from 'pino';
 import { HubConfig } from './config/config.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
+import { demoPage } from './requests/demo-page.js';
 import { jsonBody } from './requests/json-body.js';
 import { HubModule } from './hub.module.js';
 import { createLogging, REQUEST_ID_HEADER } from './logging/logger.js';
@@ -43,7 +44,7 @@ export async function createHub(config: HubConfig, options: HubOptions = {}): Pr
     app.enableCors({ origin: [...config.corsOrigins], credentials: true, exposedHeaders: [REQUEST_ID_HEADER] });
   }
   app.use(...jsonBody());
-  app.useStaticAssets(PUBLIC_DIR);
+  app.use(demoPage(PUBLIC_DIR));
   mountOpenApi(app);
   app.useGlobalFilters(new HttpErrorFilter());
   const server = app.getHttpServer() as Server;

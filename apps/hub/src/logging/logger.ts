@@ -47,9 +47,10 @@ export interface LoggingOptions {
 export function createLogging(config: { logLevel: LogLevel; production: boolean }, options: LoggingOptions = {}): HubLogging {
   const level = PINO_LEVELS[config.logLevel];
   if (!options.logger && config.production) {
-    // Synchronous: Nest re-raises SIGTERM once it has closed, and a crash exits
-    // at once; neither waits for a buffered write, so the last lines would be lost.
-    const base = pino(jsonOptions(level), options.destination ?? pino.destination({ dest: 1, sync: true }));
+    // Asynchronous: lines logged while a write is under way go out together in
+    // the next one, a write per batch rather than per request under load. pino
+    // flushes what is left synchronously when the process exits, crash included.
+    const base = pino(jsonOptions(level), options.destination ?? pino.destination({ dest: 1, sync: false }));
     return { nest: new PinoNestLogger(base), requests: requestLogger(base) };
   }
   const nest = options.logger ?? new ConsoleLogger({ logLevels: nestLevels(config.logLevel) });
