@@ -4,7 +4,7 @@ import { sleep } from '../lib/clock.mjs';
 import { startFloor } from '../lib/floor.mjs';
 import { startHub } from '../lib/hub.mjs';
 import { startNchan } from '../lib/nchan.mjs';
-import { rssKiB } from '../lib/procstat.mjs';
+import { cpuMeter, cpuSeconds, rssKiB } from '../lib/procstat.mjs';
 import { round } from '../lib/stats.mjs';
 import { openSubscribers } from '../lib/subscribers.mjs';
 
@@ -26,8 +26,13 @@ async function measure(name, count, log) {
     await sleep(1000);
     const rss = () => server.pids().reduce((sum, pid) => sum + rssKiB(pid), 0);
     const before = rss();
+    const serverCpu = cpuMeter(server.pids());
     subs = await openSubscribers({ kind: server.kind, target: { host: '127.0.0.1', port: server.port }, count });
     const o = subs.opened;
+    // Over the whole open (fork and token minting included for the generator):
+    // which side was saturated, the server on CPU 0 or the generator on CPU 1.
+    const serverCpuPct = serverCpu.stop();
+    const generatorCpuPct = (100 * subs.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)) / o.seconds;
     await sleep(SETTLE_MS);
     const after = rss();
     const figures = {
@@ -40,9 +45,11 @@ async function measure(name, count, log) {
       rssBeforeMiB: round(before / 1024),
       rssAfterMiB: round(after / 1024),
       kibPerStream: round((after - before) / count, 2),
+      serverCpuDuringOpen: round(serverCpuPct, 0),
+      generatorCpuDuringOpen: round(generatorCpuPct, 0),
       errors: o.errors,
     };
-    log(`  ${name.padEnd(6)} ${count} streams: ${figures.opensPerSecond} opens/s (${figures.openSeconds} s, ${o.failed} failed, ${o.retried} retried)  RSS ${figures.rssBeforeMiB} -> ${figures.rssAfterMiB} MiB = ${figures.kibPerStream} KiB/stream`);
+    log(`  ${name.padEnd(6)} ${count} streams: ${figures.opensPerSecond} opens/s (${figures.openSeconds} s, ${o.failed} failed, ${o.retried} retried)  RSS ${figures.rssBeforeMiB} -> ${figures.rssAfterMiB} MiB = ${figures.kibPerStream} KiB/stream; CPU while opening: server ${figures.serverCpuDuringOpen}%, generator ${figures.generatorCpuDuringOpen}%`);
     return figures;
   } finally {
     await subs?.close();
