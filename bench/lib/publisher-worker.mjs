@@ -1,0 +1,124 @@
+// The publisher process (forked by publisher.mjs). Open loop: event i of a step
+// is due at t0 + i/rate and is stamped with that scheduled time, whatever the
+// backlog, so a slow hub shows as latency rather than as a slower publisher
+// (no coordinated omission). Paths: Herald over HTTP, Nchan over HTTP, and
+// XADD into Herald's Redis ingress stream (pipelined).
+import { Redis } from 'ioredis';
+import { now } from './clock.mjs';
+import { postHead, RawHttpPool } from './raw-http.mjs';
+import { serviceToken, userId } from './tokens.mjs';
+
+let pool = null;
+let redis = null;
+let target = null;
+
+function connect(message) {
+  target = message;
+  if (message.mode === 'xadd') {
+    redis = new Redis(message.redisUrl, { enableAutoPipelining: false, maxRetriesPerRequest: 1 });
+  } else {
+    pool = new RawHttpPool({ host: message.host, port: message.port, connections: message.connections ?? 64 });
+  }
+}
+
+/** The JSON body of event q of step s (Herald: an envelope; Nchan: the bare data). */
+function body(s, q, t, recipients) {
+  const data = `{"s":${s},"q":${q},"t":${t}${recipients.length === 1 ? `,"u":"${recipients[0]}"` : ''}}`;
+  if (target.mode === 'nchan') return data;
+  return `{"type":"bench","recipients":${JSON.stringify(recipients)},"persist":${target.persist},"data":${data}}`;
+}
+
+/**
+ * Sends `events`: [{q, recipients, path?}], each at its scheduled time `due(i)`;
+ * resolves to {acked: [q], failed, statuses, unsent} once every answer is in or `deadline` passes.
+ */
+function sendAll(step, events, due, deadline) {
+  return new Promise((resolve) => {
+    const acked = [];
+    const statuses = {};
+    let answered = 0;
+    let i = 0;
+    let timer = null;
+    const finish = () => {
+      clearTimeout(timer);
+      clearTimeout(guard);
+      resolve({ acked, statuses, unanswered: events.length - answered, sent: i });
+    };
+    const onAnswer = (q, status) => {
+      answered++;
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      if (status >= 200 && status < 300) acked.push(q);
+      if (answered === events.length) finish();
+    };
+    const guard = setTimeout(() => {
+      pool?.close();
+      if (pool) connect(target); // a fresh pool for the next step
+      finish();
+    }, Math.max(0, deadline - now()));
+    const auth = target.mode === 'nchan' ? null : `Bearer ${serviceToken()}`;
+    const heads = new Map();
+    const headFor = (path) => {
+      let head = heads.get(path);
+      if (!head) heads.set(path, (head = postHead(path, `${target.host}:${target.port}`, auth)));
+      return head;
+    };
+    const tick = () => {
+      const at = now();
+      if (target.mode === 'xadd') {
+        const pipeline = redis.pipeline();
+        const batch = [];
+        while (i < events.length && due(i) <= at) {
+          const e = events[i];
+          pipeline.xadd(target.stream, '*', 'envelope', body(step, e.q, due(i), e.recipients));
+          batch.push(e.q);
+          i++;
+        }
+        if (batch.length > 0) {
+          pipeline.exec().then(
+            (results) => results.forEach(([err], k) => onAnswer(batch[k], err ? 0 : 200)),
+            () => batch.forEach((q) => onAnswer(q, 0)),
+          );
+        }
+      } else {
+        while (i < events.length && due(i) <= at) {
+          const e = events[i];
+          const path = target.mode === 'nchan' ? `/pub/${e.channel ?? e.recipients[0]}` : '/v1/events';
+          pool.send(headFor(path), body(step, e.q, due(i), e.recipients), (status) => onAnswer(e.q, status));
+          i++;
+        }
+      }
+      if (i < events.length) timer = setTimeout(tick, Math.max(0, Math.min(1, due(i) - now())));
+    };
+    tick();
+  });
+}
+
+process.on('message', async (message) => {
+  if (message.cmd === 'connect') {
+    connect(message);
+    return process.send({ type: 'connected' });
+  }
+  if (message.cmd === 'rate') {
+    // Unicast at a fixed rate: event q to user q mod users.
+    const { step, rate, durationMs, users, firstUser = 0, graceMs } = message;
+    const total = Math.round((rate * durationMs) / 1000);
+    const events = Array.from({ length: total }, (_, q) => ({ q, recipients: [userId(firstUser + (q % users))] }));
+    const t0 = now() + 20;
+    const result = await sendAll(step, events, (i) => t0 + (i * 1000) / rate, t0 + durationMs + graceMs);
+    return process.send({ type: 'done', ...result, t0 });
+  }
+  if (message.cmd === 'burst') {
+    // Fan-out: every event of the burst due at the same instant.
+    const { step, groups, channel } = message;
+    const events = groups.map((recipients, q) => ({ q, recipients, channel }));
+    const t0 = now() + 5;
+    const result = await sendAll(step, events, () => t0, t0 + 10_000);
+    return process.send({ type: 'done', ...result, t0 });
+  }
+  if (message.cmd === 'close') {
+    pool?.close();
+    redis?.disconnect();
+    process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
