@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { EntityManager, QueryFailedError } from 'typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { HubConfig } from '../config/config.js';
 import { Transactions } from '../database/transactions.js';
-import { OutboxEntry } from '../outbox/outbox-entry.entity.js';
-import { InboxItem } from '../inbox/inbox-item.entity.js';
-import { Notification } from '../inbox/notification.entity.js';
+import { insertRows } from '../database/insert-rows.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface PersistedEvent {
   type: string;
@@ -14,9 +14,6 @@ export interface PersistedEvent {
   sourceKey?: string;
 }
 
-/** Rows per INSERT: well below SQLite's 32,766 bound parameters at 2 per row. */
-const INSERT_CHUNK = 500;
-
 /**
  * Where a persisted event is stored: one notification, an inbox item per
  * recipient, and an outbox entry for its delivery, in one transaction, so
@@ -25,38 +22,82 @@ const INSERT_CHUNK = 500;
  */
 @Injectable()
 export class PersistedEventStore {
-  constructor(private readonly transactions: Transactions) {}
+  /**
+   * Events published at once share a transaction. SQLite writes one
+   * transaction at a time; PostgreSQL keeps half its pool for the rest (inbox
+   * reads, the outbox relay, comments).
+   */
+  private readonly groups: GroupCommit<PersistedEvent, boolean>;
+
+  constructor(
+    private readonly transactions: Transactions,
+    dataSource: DataSource,
+    config: HubConfig,
+  ) {
+    const parallel = dataSource.options.type === 'postgres' ? Math.max(1, Math.floor(config.databasePoolMax / 2)) : 1;
+    this.groups = new GroupCommit(
+      async (events) => {
+        await this.transactions.run((manager) => this.addAll(manager, events));
+        return events.map(() => true);
+      },
+      (event) => this.persistAlone(event),
+      parallel,
+    );
+  }
 
   /** Adds the event inside `manager`'s transaction. */
-  async add(manager: EntityManager, event: PersistedEvent): Promise<void> {
-    const createdAt = new Date().toISOString();
-    const data = JSON.stringify(event.data);
-    const { identifiers } = await manager.insert(Notification, {
-      type: event.type,
-      data,
-      createdAt,
-      sourceKey: event.sourceKey ?? null,
-    });
-    const notificationId = identifiers[0].id as string | number;
-    for (let i = 0; i < event.recipients.length; i += INSERT_CHUNK) {
-      const chunk = event.recipients.slice(i, i + INSERT_CHUNK);
-      await manager.insert(InboxItem, chunk.map((userId) => ({ userId, notificationId, readAt: null })));
-    }
-    await manager.insert(OutboxEntry, {
-      notificationId,
-      dedupeKey: randomUUID(),
-      type: event.type,
-      data,
-      recipients: JSON.stringify(event.recipients),
-      createdAt,
-    });
+  add(manager: EntityManager, event: PersistedEvent): Promise<void> {
+    return this.addAll(manager, [event]);
   }
 
   /**
-   * Stores the event in a transaction of its own.
+   * Adds events inside `manager`'s transaction: their notifications first
+   * (the rest needs their ids), then every inbox item and every outbox entry
+   * in one INSERT each, however many events and recipients.
+   */
+  private async addAll(manager: EntityManager, events: readonly PersistedEvent[]): Promise<void> {
+    const createdAt = new Date().toISOString();
+    const data = events.map((event) => JSON.stringify(event.data));
+    const ids = await this.insertNotifications(
+      manager,
+      events.map((event, i) => [event.type, data[i], createdAt, event.sourceKey ?? null]),
+    );
+    const inbox: unknown[][] = [];
+    const outbox: unknown[][] = [];
+    events.forEach((event, i) => {
+      for (const userId of event.recipients) inbox.push([userId, ids[i]]);
+      outbox.push([ids[i], randomUUID(), event.type, data[i], JSON.stringify(event.recipients), createdAt]);
+    });
+    await insertRows(manager, 'inbox_items', ['user_id', 'notification_id'], inbox);
+    await insertRows(manager, 'outbox', ['notification_id', 'dedupe_key', 'type', 'data', 'recipients', 'created_at'], outbox);
+  }
+
+  /**
+   * PostgreSQL: one INSERT, a round trip, for them all; it returns the ids in
+   * the order of the rows (TypeORM's own multi-row inserts rely on it too).
+   * SQLite promises no order for RETURNING, and runs in this process: one
+   * INSERT each costs no round trip.
+   */
+  private async insertNotifications(manager: EntityManager, rows: unknown[][]): Promise<unknown[]> {
+    const columns = ['type', 'data', 'created_at', 'source_key'];
+    if (manager.connection.options.type === 'postgres') {
+      return (await insertRows(manager, 'notifications', columns, rows, 'id')).map((row) => row.id);
+    }
+    const ids: unknown[] = [];
+    for (const row of rows) ids.push((await insertRows(manager, 'notifications', columns, [row], 'id'))[0].id);
+    return ids;
+  }
+
+  /**
+   * Stores the event, in one transaction with the events published at the
+   * same time; resolves once it has committed.
    * @returns false when an event with the same source key is stored already.
    */
-  async persist(event: PersistedEvent): Promise<boolean> {
+  persist(event: PersistedEvent): Promise<boolean> {
+    return this.groups.add(event);
+  }
+
+  private async persistAlone(event: PersistedEvent): Promise<boolean> {
     try {
       await this.transactions.run((manager) => this.add(manager, event));
     } catch (err) {

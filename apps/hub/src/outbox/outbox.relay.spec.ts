@@ -21,7 +21,7 @@ async function newRelay() {
     return publish(event, recipients, options);
   };
   const relay = new OutboxRelay(database.transactions, transport, testConfig());
-  const store = new PersistedEventStore(database.transactions);
+  const store = new PersistedEventStore(database.transactions, database.dataSource, testConfig());
   const outbox = () => database.dataSource.getRepository(OutboxEntry).count();
   /** One pass, as after a commit, awaited. */
   const pass = async () => {

@@ -87,11 +87,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
       const query = manager.getRepository(OutboxEntry).createQueryBuilder('o').orderBy('o.id', 'ASC').limit(BATCH);
       if (manager.connection.options.type === 'postgres') query.setLock('pessimistic_write').setOnLocked('skip_locked');
       const entries = await query.getMany();
-      for (const entry of entries) {
-        const id = entry.notificationId === null ? undefined : String(entry.notificationId);
-        const event = PreparedEvent.of(entry.type, entry.data, entry.createdAt, id);
-        await this.transport.publish(event, JSON.parse(entry.recipients) as string[], { dedupeKey: `outbox:${entry.dedupeKey}` });
-      }
+      // Handed over together: the transport sends them in this order, in one
+      // round trip, rather than one round trip each inside the transaction.
+      await Promise.all(
+        entries.map((entry) => {
+          const id = entry.notificationId === null ? undefined : String(entry.notificationId);
+          const event = PreparedEvent.of(entry.type, entry.data, entry.createdAt, id);
+          return this.transport.publish(event, JSON.parse(entry.recipients) as string[], { dedupeKey: `outbox:${entry.dedupeKey}` });
+        }),
+      );
       if (entries.length > 0) await manager.delete(OutboxEntry, entries.map((e) => e.id));
       return entries.length;
     });

@@ -48,6 +48,8 @@ export class RedisIngressSource extends IngressSource {
   private handler: (entry: IngressEntry) => Promise<void> = async () => undefined;
   private nextClaimAt = 0;
   private nextRescueAt = 0;
+  /** The batch being handled while the next one is read. */
+  private handling: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly redis: RedisConnections,
@@ -68,6 +70,14 @@ export class RedisIngressSource extends IngressSource {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    await this.handling.catch(() => undefined);
+  }
+
+  /** Waits for the batch being handled; its failure is this loop's failure. */
+  private async settleHandling(): Promise<void> {
+    const handling = this.handling;
+    this.handling = Promise.resolve();
+    await handling;
   }
 
   async deadLetter(entry: IngressEntry, reason: string): Promise<void> {
@@ -85,13 +95,21 @@ export class RedisIngressSource extends IngressSource {
     while (this.running) {
       try {
         if (!groupReady) groupReady = await this.createGroup();
-        if (Date.now() >= this.nextRescueAt) await this.claimFromDeadInstances();
+        if (Date.now() >= this.nextRescueAt) {
+          await this.settleHandling();
+          await this.claimFromDeadInstances();
+        }
         if (Date.now() >= this.nextClaimAt) {
+          await this.settleHandling();
           await this.claimAbandoned();
           await this.trimProcessed();
           await this.forgetDeadConsumers();
         }
-        await this.handle(await this.readNew());
+        const entries = await this.readNew();
+        // The next read goes out while this batch is handled; a batch starts
+        // only once the one before it is done, so entries keep their order.
+        await this.settleHandling();
+        this.handling = this.handle(entries);
         if (state === 'failing') this.logger.log('ingress consumer is reading again');
         state = 'reading';
       } catch (err) {
