@@ -14,6 +14,8 @@ function readConfig(): HubConfig {
   }
 }
 
+const LISTEN_BACKLOG = 4096;
+
 const config = readConfig();
 const app = await createHub(config);
 const logger = new Logger('Herald');
@@ -36,7 +38,11 @@ async function shutDown(signal: NodeJS.Signals): Promise<never> {
 }
 // Once: a second Ctrl-C stops the process at once.
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutDown(signal));
-await app.listen(config.port);
+// Node's default backlog (511) overflows when thousands of clients reconnect
+// at once (an instance died): each dropped SYN costs its client a 1 s
+// retransmit. The kernel caps it at net.core.somaxconn. Node reads a number
+// after the port as the backlog; Nest passes it through.
+await app.listen(config.port, LISTEN_BACKLOG as unknown as string);
 logger.log(`listening on http://localhost:${config.port} (${config.redisUrl ? 'Redis' : 'embedded, in-process'} fan-out)`);
 if (config.jwtSecretGenerated) {
   logger.warn('JWT_SECRET is not set: using a random secret for this boot; tokens end with the process');
