@@ -1,10 +1,11 @@
 // nginx with the Nchan module, with a config of its own in a temp dir: one
 // EventSource channel per user (/sub/<user>), published by POST /pub/<user>,
-// and a shared channel (/sub-all, /pub-all) for broadcast.
+// and a shared channel (/sub-all, /pub-all) for broadcast. It listens on every
+// address the subscribers spread their streams over (ports.mjs).
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { canConnect, freePort, waitFor } from './ports.mjs';
+import { canConnect, freePort, LOOPBACK_ADDRESSES, waitFor } from './ports.mjs';
 import { spawnPinned, stop } from './processes.mjs';
 
 export const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
@@ -34,7 +35,7 @@ http {
   nchan_message_buffer_length 10;
   nchan_message_timeout 60s;
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+${LOOPBACK_ADDRESSES.map((address) => `    listen ${address}:${port} backlog=4096;`).join('\n')}
     location ~ ^/sub/([A-Za-z0-9_.-]+)$ {
       nchan_subscriber eventsource;
       nchan_channel_id $1;

@@ -1,6 +1,16 @@
-// Free ports, and waiting until something listens.
+// Free ports, the loopback addresses the servers answer on, and waiting until
+// something listens.
 import net from 'node:net';
 import { sleep } from './clock.mjs';
+
+/**
+ * Every server under test answers on these (all of 127/8 is loopback); the
+ * subscribers spread their streams over them as destinations. The kernel then
+ * picks each client port at connect() from a range of its own per destination
+ * (~28,000), cheaply, where binding a source address (localAddress) makes it
+ * pick the port at bind() time, which slows down as thousands are in use.
+ */
+export const LOOPBACK_ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
 export function freePort() {
   return new Promise((resolve, reject) => {

@@ -96,7 +96,7 @@ export function render(results) {
 
   md.push('## idle: opening streams, memory per idle stream\n');
   md.push(s.idle && !s.idle.error ? idleTable(s.idle) : '_not run_\n');
-  md.push('RSS per stream = (RSS after opening and a 3 s settle − RSS before) ÷ streams; for Nchan, nginx master + worker. Opens per second = streams ÷ time from the first request to the last `ready` (Nchan: its first `: hi` comment), at most 200 opens in flight per generator process.\n');
+  md.push('RSS per stream = (RSS after opening and a 3 s settle − RSS before) ÷ streams; for Nchan, nginx master + worker. Opens per second = streams ÷ time from the first request to the last `ready` (Nchan: its first `: hi` comment), at most 200 opens in flight over all generator processes; generator CPU % = the subscriber processes\' CPU over that same window (tokens are minted before it).\n');
 
   md.push('## http-live: `POST /v1/events`, `persist: false`, 1,000 users, one recipient per event\n');
   md.push('**Herald**\n');

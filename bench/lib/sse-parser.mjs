@@ -1,6 +1,10 @@
-// A small incremental SSE parser: bytes in, frames {event, id, data} out.
+// A small incremental SSE parser: text in, frames {event, id, data} out.
 // Comment lines are reported as {comment}. Cheap on purpose: one string
-// buffer per stream, split on blank lines.
+// buffer per stream, split on blank lines. The text is the bytes as latin1
+// (what sse-client.mjs reads); a frame holding bytes above 0x7f is decoded as
+// the UTF-8 it is.
+
+const NON_ASCII = /[\x80-\xff]/;
 
 export class SseParser {
   constructor(onFrame) {
@@ -8,14 +12,15 @@ export class SseParser {
     this.buffer = '';
   }
 
-  push(chunk) {
-    this.buffer += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+  push(text) {
+    let buffer = this.buffer.length === 0 ? text : this.buffer + text;
     let end;
-    while ((end = this.buffer.indexOf('\n\n')) !== -1) {
-      const block = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + 2);
-      if (block.length > 0) this.frame(block);
+    while ((end = buffer.indexOf('\n\n')) !== -1) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (block.length > 0) this.frame(NON_ASCII.test(block) ? Buffer.from(block, 'latin1').toString('utf8') : block);
     }
+    this.buffer = buffer;
   }
 
   frame(block) {

@@ -1,19 +1,25 @@
-// A subscriber process (forked by subscribers.mjs): holds many SSE streams over
-// raw http.request (no agent, no keep-alive), spread over source addresses,
-// parses their frames and records every benchmark event it receives: latency
-// (read time minus scheduled send time), duplicates and order per stream.
-// Commands arrive over IPC; see subscribers.mjs for the protocol.
-import http from 'node:http';
+// A subscriber process (forked by subscribers.mjs): holds many SSE streams
+// (sse-client.mjs: raw sockets, one pre-built request each), spread over the
+// server's loopback addresses, and records every benchmark event it receives:
+// latency (read time minus scheduled send time), duplicates and order per
+// stream. Commands arrive over IPC; see subscribers.mjs for the protocol.
 import { now } from './clock.mjs';
 import { compareIds, Ledger } from './ledger.mjs';
-import { SseParser } from './sse-parser.mjs';
+import { LOOPBACK_ADDRESSES } from './ports.mjs';
+import { SseClient, streamRequest } from './sse-client.mjs';
 import { userToken, userId } from './tokens.mjs';
+
+const OPEN_TIMEOUT_MS = 10_000;
+const OPEN_ATTEMPTS = 5; // a first open is retried this often, 50 ms × attempt apart
+const REOPEN_ATTEMPTS = 50; // a reconnect after a drop (failover armed)
 
 const ledger = new Ledger();
 const slots = [];
-let config; // {kind, host, port, addresses, inflight}
-let failover = null; // {targets: [{host, port}], backoffMs}
+const opening = new Set(); // slots with an open in progress (swept for the timeout)
+let config; // {kind, channel}
+let failover = null; // {targets: [{host, port}], backoffMs, reported}
 let closing = false;
+let readyCount = 0;
 const counters = { opened: 0, failed: 0, retried: 0, dropped: 0, reconnected: 0, resets: 0, outOfOrder: 0, misrouted: 0, errors: {} };
 
 const send = (message) => process.send(message);
@@ -56,120 +62,139 @@ function markReady(slot, id, at) {
   if (slot.ready) return;
   slot.ready = true;
   slot.readyAt = at;
+  readyCount++;
+  settle(slot, true);
   if (slot.reconnecting) {
     slot.reconnecting = false;
     counters.reconnected++;
     maybeAllBack();
   }
-  slot.settle?.(true);
 }
 
-function request(slot, target) {
-  const headers = { accept: 'text/event-stream' };
-  if (config.kind !== 'nchan') headers.authorization = `Bearer ${slot.token}`;
-  if (slot.lastId !== undefined && slot.reconnecting) headers['last-event-id'] = slot.lastId;
-  const path = config.kind === 'nchan' ? `/sub/${config.channel ?? slot.user}` : '/v1/stream';
-  const req = http.request({ host: target.host, port: target.port, path, headers, agent: false, localAddress: slot.address });
-  slot.req = req;
-  slot.parser = new SseParser((frame) => onFrame(slot, frame, slot.chunkAt));
-  req.on('response', (res) => {
-    if (res.statusCode !== 200) {
-      countError(`status ${res.statusCode}`);
-      res.resume();
-      return slot.settle?.(false);
-    }
-    res.setEncoding('utf8');
-    res.on('data', (chunk) => {
-      slot.chunkAt = now();
-      slot.parser.push(chunk);
-    });
-    res.on('end', () => lost(slot, req));
-    res.on('error', () => lost(slot, req));
+/** Opens a stream for `slot` to `target` ({host, port}); done(ok) once it is ready (true) or has failed. */
+function open(slot, target, done) {
+  const request = slot.reconnecting && slot.lastId !== undefined
+    ? streamRequest({ path: slot.path, token: slot.token, lastEventId: slot.lastId })
+    : slot.request;
+  slot.done = done;
+  slot.openedAt = now();
+  opening.add(slot);
+  // A loopback target is spread over its addresses (ports.mjs); any other host is taken as is.
+  const host = target.host === '127.0.0.1' ? slot.address : target.host;
+  const client = new SseClient({
+    host,
+    port: target.port,
+    request,
+    onFrame: (frame, at) => onFrame(slot, frame, at),
+    onEnd: (reason) => ended(slot, client, reason),
   });
-  req.on('error', (err) => {
-    countError(err.code ?? err.message);
-    if (slot.ready) lost(slot, req);
-    else slot.settle?.(false);
-  });
-  req.end();
+  slot.client = client;
 }
 
-/** The stream of `slot` ended without our asking. */
-function lost(slot, req) {
-  if (closing || slot.req !== req || !slot.ready) return;
+function settle(slot, ok) {
+  const done = slot.done;
+  if (!done) return;
+  slot.done = null;
+  opening.delete(slot);
+  if (!ok) slot.client.close('failed');
+  done(ok);
+}
+
+/** The stream `client` of `slot` is over: a failed open, or a drop we did not ask for. */
+function ended(slot, client, reason) {
+  if (closing || slot.client !== client) return;
+  if (slot.done) {
+    countError(reason);
+    return settle(slot, false);
+  }
+  if (!slot.ready) return;
   slot.ready = false;
+  readyCount--;
   counters.dropped++;
   if (!failover) return;
   slot.reconnecting = true;
   const target = failover.targets[slot.index % failover.targets.length];
-  setTimeout(() => reopen(slot, target), Math.random() * failover.backoffMs);
+  setTimeout(() => reopen(slot, target, 1), Math.random() * failover.backoffMs);
 }
 
-async function reopen(slot, target) {
-  for (let attempt = 0; attempt < 50 && !closing; attempt++) {
-    if (await attemptOpen(slot, target)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * failover.backoffMs));
-  }
-}
-
-function attemptOpen(slot, target) {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      countError('open timeout');
-      slot.req?.destroy();
-      resolve(false);
-    }, 10_000);
-    slot.settle = (ok) => {
-      clearTimeout(timer);
-      slot.settle = null;
-      if (!ok) slot.req?.destroy();
-      resolve(ok);
-    };
-    request(slot, target);
+function reopen(slot, target, attempt) {
+  if (closing) return;
+  open(slot, target, (ok) => {
+    if (ok || closing || attempt >= REOPEN_ATTEMPTS) return;
+    setTimeout(() => reopen(slot, target, attempt + 1), 100 + Math.random() * failover.backoffMs);
   });
 }
 
-function maybeAllBack() {
-  if (!failover || failover.reported) return;
-  if (slots.every((slot) => slot.ready)) {
-    failover.reported = true;
-    send({ type: 'allBack', at: Math.max(...slots.map((s) => s.readyAt)), ...counters });
+setInterval(() => {
+  const stale = now() - OPEN_TIMEOUT_MS;
+  for (const slot of opening) {
+    if (slot.openedAt > stale) continue;
+    countError('open timeout');
+    settle(slot, false);
   }
+}, 1000).unref();
+
+function maybeAllBack() {
+  if (!failover || failover.reported || readyCount < slots.length) return;
+  failover.reported = true;
+  let at = 0;
+  for (const slot of slots) at = Math.max(at, slot.readyAt);
+  send({ type: 'allBack', at, ...counters });
 }
 
-async function open({ kind, host, port, from, to, addresses, inflight, channel }) {
-  config = { kind, host, port, addresses, inflight, channel };
-  for (let i = from; i < to; i++) {
-    const user = userId(i);
-    slots.push({ index: i, user, token: kind === 'nchan' ? null : userToken(user), address: addresses[i % addresses.length], seen: new Set(), ready: false });
-  }
-  const target = { host, port };
-  const firstAt = now();
-  let next = 0;
-  const worker = async () => {
-    while (next < slots.length) {
-      const slot = slots[next++];
-      let ok = false;
-      for (let attempt = 0; attempt < 5 && !ok; attempt++) {
-        if (attempt > 0) {
-          counters.retried++;
-          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
-        }
-        ok = await attemptOpen(slot, target);
+/** Opens every slot, at most `inflight` at a time; resolves once each is ready or has failed. */
+function openAll(target, inflight) {
+  return new Promise((resolve) => {
+    let next = 0;
+    let active = 0;
+    const attempt = (slot, n) => open(slot, target, (ok) => {
+      if (!ok && n < OPEN_ATTEMPTS) {
+        counters.retried++;
+        setTimeout(() => attempt(slot, n + 1), 50 * n);
+        return;
       }
       if (ok) counters.opened++;
       else counters.failed++;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(inflight, slots.length) }, worker));
-  const lastAt = Math.max(...slots.filter((s) => s.ready).map((s) => s.readyAt));
-  send({ type: 'opened', firstAt, lastAt, ...counters });
+      active--;
+      launch();
+    });
+    const launch = () => {
+      while (active < inflight && next < slots.length) {
+        active++;
+        attempt(slots[next++], 1);
+      }
+      if (active === 0) resolve();
+    };
+    launch();
+  });
+}
+
+async function openCommand({ kind, host, port, from, to, inflight, channel }) {
+  config = { kind, channel };
+  // Everything a stream needs, its token and request bytes included, is built before the clock starts.
+  for (let i = from; i < to; i++) {
+    const user = userId(i);
+    const path = kind === 'nchan' ? `/sub/${channel ?? user}` : '/v1/stream';
+    const token = kind === 'nchan' ? null : userToken(user);
+    slots.push({
+      index: i, user, path, token, request: streamRequest({ path, token }),
+      address: LOOPBACK_ADDRESSES[i % LOOPBACK_ADDRESSES.length],
+      seen: new Set(), ready: false, client: null, done: null,
+    });
+  }
+  const cpu0 = process.cpuUsage();
+  const firstAt = now();
+  await openAll({ host, port }, inflight);
+  const cpu = process.cpuUsage(cpu0);
+  let lastAt = -Infinity;
+  for (const slot of slots) if (slot.ready) lastAt = Math.max(lastAt, slot.readyAt);
+  send({ type: 'opened', firstAt, lastAt, cpuMs: (cpu.user + cpu.system) / 1000, ...counters });
 }
 
 process.on('message', async (message) => {
   switch (message.cmd) {
     case 'open':
-      return open(message);
+      return openCommand(message);
     case 'count': {
       const entry = ledger.step(message.step);
       let total = 0;
@@ -183,7 +208,7 @@ process.on('message', async (message) => {
       return send({ type: 'armed' });
     case 'close':
       closing = true;
-      for (const slot of slots) slot.req?.destroy();
+      for (const slot of slots) slot.client?.close();
       send({ type: 'closed', ...counters });
       return setTimeout(() => process.exit(0), 50);
   }

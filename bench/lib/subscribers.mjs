@@ -8,10 +8,12 @@ import { exited, stop, track } from './processes.mjs';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'subscriber-worker.mjs');
 export const PER_WORKER = 9000;
-/** Source addresses the streams are spread over (each gives ~28,000 ports towards one server port). */
-export const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
-/** Opens in flight per worker: bounded, so that bursts do not overflow the listen backlog. */
-const INFLIGHT = 200;
+/**
+ * Opens in flight, over all workers: bounded under the servers' listen backlog
+ * (511 for Node's listen()), so that a burst does not overflow it and turn into
+ * 1 s SYN retransmits.
+ */
+const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 200);
 
 function reply(child, type) {
   return new Promise((resolve, reject) => {
@@ -87,19 +89,25 @@ export async function openSubscribers({ kind, target, count, first = 0, channel,
     },
   };
   const per = Math.ceil(count / n);
+  const inflight = Math.max(1, Math.floor(INFLIGHT / n));
   const results = await Promise.all(children.map((c, k) => {
     const from = first + k * per;
     const to = Math.min(first + count, from + per);
     const r = reply(c, 'opened');
-    c.send({ cmd: 'open', kind, host: target.host, port: target.port, from, to, addresses: ADDRESSES, inflight: INFLIGHT, channel });
+    c.send({ cmd: 'open', kind, host: target.host, port: target.port, from, to, inflight, channel });
     return r;
   }));
   handle.opened = {
     opened: results.reduce((s, r) => s + r.opened, 0),
     failed: results.reduce((s, r) => s + r.failed, 0),
     retried: results.reduce((s, r) => s + r.retried, 0),
-    errors: Object.assign({}, ...results.map((r) => r.errors)),
+    errors: results.reduce((sum, r) => {
+      for (const [what, n] of Object.entries(r.errors)) sum[what] = (sum[what] ?? 0) + n;
+      return sum;
+    }, {}),
     seconds: (Math.max(...results.map((r) => r.lastAt)) - Math.min(...results.map((r) => r.firstAt))) / 1000,
+    /** CPU the subscriber processes spent while opening (token minting and fork not included), in seconds. */
+    generatorCpuSeconds: results.reduce((s, r) => s + r.cpuMs, 0) / 1000,
   };
   return handle;
 }

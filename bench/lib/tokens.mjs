@@ -1,12 +1,24 @@
-// HS256 tokens signed with the secret the bench gives its hubs.
-import jwt from 'jsonwebtoken';
+// HS256 tokens signed with the secret the bench gives its hubs. Signed with
+// node:crypto directly: jsonwebtoken takes ~0.5 ms a token here, seconds of
+// generator CPU for 10,000 subscribers; an HMAC over two base64url parts is a
+// few microseconds and yields the same standard JWT.
+import { createHmac } from 'node:crypto';
 
 export const SECRET = 'herald-bench-secret-long-enough-for-production-use-0123456789';
 
-export const userToken = (sub) => jwt.sign({ sub }, SECRET, { algorithm: 'HS256', expiresIn: 6 * 3600 });
+const LIFETIME_S = 6 * 3600;
+const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
-export const serviceToken = () =>
-  jwt.sign({ sub: 'bench', scope: 'events:publish' }, SECRET, { algorithm: 'HS256', expiresIn: 6 * 3600 });
+function sign(claims) {
+  const iat = Math.floor(Date.now() / 1000);
+  const payload = Buffer.from(JSON.stringify({ ...claims, iat, exp: iat + LIFETIME_S })).toString('base64url');
+  const signature = createHmac('sha256', SECRET).update(`${HEADER}.${payload}`).digest('base64url');
+  return `${HEADER}.${payload}.${signature}`;
+}
+
+export const userToken = (sub) => sign({ sub });
+
+export const serviceToken = () => sign({ sub: 'bench', scope: 'events:publish' });
 
 /** The user id of subscriber slot `i`. */
 export const userId = (i) => `u${i}`;

@@ -4,7 +4,7 @@ import { sleep } from '../lib/clock.mjs';
 import { startFloor } from '../lib/floor.mjs';
 import { startHub } from '../lib/hub.mjs';
 import { startNchan } from '../lib/nchan.mjs';
-import { cpuMeter, cpuSeconds, rssKiB } from '../lib/procstat.mjs';
+import { cpuMeter, rssKiB } from '../lib/procstat.mjs';
 import { round } from '../lib/stats.mjs';
 import { openSubscribers } from '../lib/subscribers.mjs';
 
@@ -29,10 +29,10 @@ async function measure(name, count, log) {
     const serverCpu = cpuMeter(server.pids());
     subs = await openSubscribers({ kind: server.kind, target: { host: '127.0.0.1', port: server.port }, count });
     const o = subs.opened;
-    // Over the whole open (fork and token minting included for the generator):
-    // which side was saturated, the server on CPU 0 or the generator on CPU 1.
+    // Which side was saturated while opening, the server on CPU 0 or the generator on CPU 1.
     const serverCpuPct = serverCpu.stop();
-    const generatorCpuPct = (100 * subs.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)) / o.seconds;
+    // The subscriber processes' own CPU from their first request to their last ready (tokens are minted before).
+    const generatorCpuPct = (100 * o.generatorCpuSeconds) / o.seconds;
     await sleep(SETTLE_MS);
     const after = rss();
     const figures = {
