@@ -65,8 +65,16 @@ export class Connection {
     if (this.closed || !this.subscriber) return;
     if (this.state === 'abandoned') return this.end();
     this.lastId = afterId ?? replay.head;
-    this.subscriber.next({ id: this.lastId, type: 'ready', retry: RETRY_MS, data: readyData });
-    this.catchUp(replay);
+    // Nest writes the headers on the first frame, alone; corked, they leave with
+    // `ready` and the replay in one write (one syscall, one packet) instead of two.
+    const socket = this.response?.socket;
+    socket?.cork();
+    try {
+      this.subscriber.next({ id: this.lastId, type: 'ready', retry: RETRY_MS, data: readyData });
+      this.catchUp(replay);
+    } finally {
+      socket?.uncork();
+    }
   }
 
   /**
