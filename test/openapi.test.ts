@@ -149,6 +149,23 @@ describe('the API document (embedded hub, dev auth on)', () => {
         ],
       },
       {
+        path: '/v1/events/batch',
+        auth: () => `Bearer ${hub.serviceToken()}`,
+        bodies: [
+          { events: [{ type: 'a', recipients: ['alice'] }, { type: 'b', recipients: ['bob'], data: { n: 1 }, persist: false }] },
+          { events: Array.from({ length: 500 }, () => ({ type: 'a', recipients: ['alice'], persist: false })) },
+          { events: Array.from({ length: 501 }, () => ({ type: 'a', recipients: ['alice'], persist: false })) },
+          { events: [] },
+          { events: [{ type: 'a', recipients: ['alice'] }, { type: 'ready', recipients: ['alice'] }] },
+          { events: [{ type: 'a', recipients: ['al ice'] }] },
+          { events: [{ type: 'a', recipients: ['alice'], extra: 1 }] },
+          { events: [{ type: 'a', recipients: ['alice'] }], persist: false },
+          { events: { type: 'a', recipients: ['alice'] } },
+          [{ type: 'a', recipients: ['alice'] }],
+          {},
+        ],
+      },
+      {
         path: '/v1/dev/token',
         auth: () => null,
         bodies: [

@@ -41,6 +41,14 @@ function expectError(result: Answer, status: number, field?: string): void {
 /** The parsed `data` of an event frame. */
 const envelope = (frame: SseFrame) => JSON.parse(frame.data!) as Record<string, unknown>;
 
+/** A stream for `user`, past its ready event, kept in `streams` to be closed after the test. */
+async function openPastReady(hub: TestHub, streams: RawStream[], user: string): Promise<RawStream> {
+  const stream = await openRaw(`${hub.url}/v1/stream?access_token=${hub.userToken(user)}`);
+  streams.push(stream);
+  expect((await stream.next(3000)).event).toBe('ready');
+  return stream;
+}
+
 // ---------------------------------------------------------------- tests
 
 describe('POST /v1/events', () => {
@@ -48,13 +56,7 @@ describe('POST /v1/events', () => {
   let post: (body: unknown, init?: { token?: string; contentType?: string; query?: string }) => Promise<Response>;
   const streams: RawStream[] = [];
 
-  /** A stream for `user`, past its ready event, closed after the test. */
-  async function subscribe(user: string): Promise<RawStream> {
-    const stream = await openRaw(`${hub.url}/v1/stream?access_token=${hub.userToken(user)}`);
-    streams.push(stream);
-    expect((await stream.next(3000)).event).toBe('ready');
-    return stream;
-  }
+  const subscribe = (user: string) => openPastReady(hub, streams, user);
 
   beforeAll(async () => {
     hub = await startHub({ HEARTBEAT_MS: '3600000' });
@@ -356,5 +358,87 @@ describe('POST /v1/events', () => {
       expect(new Set(received).size).toBe(received.length);
       await expect(stream.next(150)).rejects.toThrow('no frame');
     });
+  });
+});
+
+describe('POST /v1/events/batch', () => {
+  let hub: TestHub;
+  const streams: RawStream[] = [];
+  const batch = (events: unknown[]) => ({ events });
+  const send = (body: unknown, token = hub.serviceToken()) =>
+    fetch(`${hub.url}/v1/events/batch`, {
+      method: 'POST',
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  const subscribe = (user: string) => openPastReady(hub, streams, user);
+
+  beforeAll(async () => {
+    hub = await startHub({ HEARTBEAT_MS: '3600000' });
+  });
+  afterEach(() => streams.splice(0).forEach((stream) => stream.close()));
+  afterAll(() => hub.close());
+
+  it('answers 202 {events, accepted} and delivers every event once, in batch order among those with the same persist', async () => {
+    const alice = await subscribe('alice');
+    const events = [
+      { type: 'p.1', recipients: ['alice', 'bob'] },
+      { type: 'l.1', recipients: ['alice'], persist: false },
+      { type: 'p.2', recipients: ['alice', 'alice'] },
+      { type: 'l.2', recipients: ['alice', 'carol'], persist: false },
+      { type: 'p.3', recipients: ['alice'], data: { n: 3 } },
+    ];
+    expect(await answer(await send(batch(events)))).toEqual({ status: 202, body: { events: 5, accepted: 7 } });
+    const frames = await alice.until((frame) => frame.event === 'p.3', 3000);
+    const types = frames.map((frame) => frame.event);
+    expect(types.filter((type) => type!.startsWith('p.'))).toEqual(['p.1', 'p.2', 'p.3']);
+    expect(types.filter((type) => type!.startsWith('l.'))).toEqual(['l.1', 'l.2']);
+    expect(new Set(frames.map((frame) => frame.id)).size).toBe(5);
+    expect(envelope(frames.at(-1)!)).toMatchObject({ data: { n: 3 }, notificationId: expect.stringMatching(/^\d+$/) });
+    const inbox = await fetch(`${hub.url}/v1/notifications`, { headers: { authorization: `Bearer ${hub.userToken('alice')}` } });
+    expect(((await inbox.json()) as { items: { type: string }[] }).items.map((item) => item.type).slice(0, 3)).toEqual(['p.3', 'p.2', 'p.1']);
+  });
+
+  it.each([true, false])('delivers 500 events (persist %s) to one user in order', async (persist) => {
+    const alice = await subscribe('alice');
+    const events = Array.from({ length: 500 }, (_, n) => ({ type: 'seq', recipients: ['alice'], data: { n }, persist }));
+    expect(await answer(await send(batch(events)))).toEqual({ status: 202, body: { events: 500, accepted: 500 } });
+    const seq = (frame: SseFrame) => (envelope(frame).data as { n: number }).n;
+    const frames = await alice.until((frame) => frame.event === 'seq' && seq(frame) === 499, 10_000);
+    expect(frames.map(seq)).toEqual(events.map((_, n) => n));
+  });
+
+  it('accepts a body of nearly 1 MiB made of events within their own limit', async () => {
+    const events = Array.from({ length: 16 }, () => ({ type: 'big', recipients: ['dave'], data: { pad: 'x'.repeat(64_000) } }));
+    const body = JSON.stringify(batch(events));
+    expect(Buffer.byteLength(body)).toBeLessThanOrEqual(1024 * 1024);
+    expect(await answer(await send(body))).toEqual({ status: 202, body: { events: 16, accepted: 16 } });
+  });
+
+  it.each<[string, number, string, unknown]>([
+    ['a body that is not an object', 400, 'body', [{ type: 'a', recipients: ['alice'] }]],
+    ['no events', 400, 'events', {}],
+    ['an empty batch', 400, 'events', batch([])],
+    ['501 events', 400, 'events', batch(Array.from({ length: 501 }, () => ({ type: 'a', recipients: ['alice'] })))],
+    ['a field beside events', 400, 'persist', { ...batch([{ type: 'a', recipients: ['alice'] }]), persist: false }],
+    ['a bad recipient in the last event', 400, 'events[1].recipients[0]', batch([{ type: 'a', recipients: ['alice'] }, { type: 'b', recipients: ['bad user'] }])],
+    ['a reserved type', 400, 'events[0].type', batch([{ type: 'ready', recipients: ['alice'] }])],
+    ['an event over 64 KiB', 400, 'events[0]', batch([{ type: 'big', recipients: ['alice'], data: { pad: 'x'.repeat(MAX_BODY_BYTES) } }])],
+    ['invalid JSON', 400, 'body', '{"events":['],
+    ['a body over 1 MiB', 413, 'body', JSON.stringify(batch([{ type: 'big', recipients: ['alice'], data: { pad: 'x'.repeat(1024 * 1024) } }]))],
+  ])('refuses %s (%i naming %s) and delivers none of it', async (_name, status, field, body) => {
+    const alice = await subscribe('alice');
+    expectError(await answer(await send(body)), status, field);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await send(batch([{ type: 'after', recipients: ['alice'] }]))).status).toBe(202);
+    expect((await alice.next(3000)).event).toBe('after');
+  });
+
+  it.each<[string, number, () => string]>([
+    ['no token', 401, () => ''],
+    ['a user token', 403, () => hub.userToken('alice')],
+  ])('answers %s with %i', async (_name, status, token) => {
+    expectError(await answer(await send(batch([{ type: 'a', recipients: ['alice'] }]), token())), status);
   });
 });

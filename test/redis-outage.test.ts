@@ -15,7 +15,7 @@ import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/
 import { Recorder } from './support/recorder.js';
 import { expectIncreasing } from './support/sequences.js';
 import { envelopeOf, openRaw } from './support/sse.js';
-import { userToken } from './support/tokens.js';
+import { serviceToken, userToken } from './support/tokens.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -110,6 +110,15 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
       expect(response.headers.get('content-type')).toContain('application/json');
       expect(await response.json()).toEqual(expect.objectContaining({ statusCode: 503, message: expect.any(String) }));
     }
+    // So is a batch holding such an event.
+    const batch = await fetch(`${b.url}/v1/events/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${serviceToken()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [{ type: 'during.outage', recipients: ['alice'], persist: false }] }),
+    });
+    expect(batch.status).toBe(503);
+    expect(batch.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await batch.json()).toEqual(expect.objectContaining({ statusCode: 503, message: expect.any(String) }));
     expect(Date.now() - killedAt).toBeLessThan(DETECT_MS + 2000);
 
     // A new stream gets 503 JSON with Retry-After, not a stream.

@@ -1,4 +1,4 @@
-import { MAX_RECIPIENTS, validatePublishRequest } from './envelope.js';
+import { MAX_BATCH_EVENTS, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS, validatePublishBatch, validatePublishRequest } from './envelope.js';
 
 describe('validatePublishRequest', () => {
   const good = { type: 'comment.created', recipients: ['alice', 'bob'], data: { postId: '42' } };
@@ -37,6 +37,45 @@ describe('validatePublishRequest', () => {
     [{ ...good, persist: 'yes' }, 'persist'],
   ])('rejects %j naming %s', (body, field) => {
     const result = validatePublishRequest(body);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.field).toBe(field);
+  });
+});
+
+describe('validatePublishBatch', () => {
+  const event = (type: string, persist?: boolean) => ({ type, recipients: ['alice'], ...(persist === undefined ? {} : { persist }) });
+
+  it('accepts the events in order, each normalised as a single publish is', () => {
+    expect(validatePublishBatch({ events: [event('a'), { ...event('b', false), recipients: ['bob', 'bob'] }] })).toEqual({
+      ok: true,
+      value: [
+        { type: 'a', recipients: ['alice'], data: {}, persist: true },
+        { type: 'b', recipients: ['bob'], data: {}, persist: false },
+      ],
+    });
+  });
+
+  it('accepts an event of exactly the limit of a single publish', () => {
+    const empty = JSON.stringify({ ...event('big'), data: { pad: '' } });
+    const exact = { ...event('big'), data: { pad: 'x'.repeat(MAX_ENVELOPE_BYTES - empty.length) } };
+    expect(validatePublishBatch({ events: [exact] }).ok).toBe(true);
+  });
+
+  it.each([
+    { body: null, field: 'body' },
+    { body: [event('a')], field: 'body' },
+    { body: {}, field: 'events' },
+    { body: { events: [] }, field: 'events' },
+    { body: { events: event('a') }, field: 'events' },
+    { body: { events: Array.from({ length: MAX_BATCH_EVENTS + 1 }, () => event('a')) }, field: 'events' },
+    { body: { events: [event('a')], persist: false }, field: 'persist' },
+    { body: { events: [event('a'), null] }, field: 'events[1]' },
+    { body: { events: [event('a'), event('ready')] }, field: 'events[1].type' },
+    { body: { events: [event('a'), { ...event('a'), recipients: ['ok', 'bad user'] }] }, field: 'events[1].recipients[1]' },
+    { body: { events: [{ ...event('a'), extra: 1 }] }, field: 'events[0].extra' },
+    { body: { events: [event('a'), { ...event('big'), data: { pad: 'x'.repeat(MAX_ENVELOPE_BYTES) } }] }, field: 'events[1]' },
+  ])('rejects case %#, naming $field', ({ body, field }) => {
+    const result = validatePublishBatch(body);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.field).toBe(field);
   });

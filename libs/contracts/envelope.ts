@@ -106,3 +106,49 @@ export function validatePublishRequest(body: unknown): Validation<PublishRequest
   if (typeof persist !== 'boolean') return invalid('persist', 'must be a boolean');
   return { ok: true, value: { type, recipients: [...new Set(recipients as string[])], data, persist } };
 }
+
+export const MAX_BATCH_EVENTS = 500;
+/** A batch's body: room for many events, while each one keeps the limit of a single publish. */
+export const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** `POST /v1/events/batch`: the publish request of each event, in an `events` array. */
+export const PUBLISH_BATCH_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['events'],
+  properties: {
+    events: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_BATCH_EVENTS,
+      items: PUBLISH_REQUEST_SCHEMA,
+      description: `1-${MAX_BATCH_EVENTS} events, each as the body of POST /v1/events and within its ${MAX_ENVELOPE_BYTES}-byte limit`,
+    },
+  },
+};
+
+/**
+ * Checks a batch: all of it or nothing. A problem is named by its place,
+ * `events[3].recipients[0]`; an event whose JSON is over the limit of a
+ * single publish is refused as `events[3]`.
+ */
+export function validatePublishBatch(body: unknown): Validation<PublishRequest[]> {
+  if (!isPlainObject(body)) return invalid('body', 'must be a JSON object');
+  for (const key of Object.keys(body)) {
+    if (key !== 'events') return invalid(key, 'is not a known field (events)');
+  }
+  const { events } = body;
+  if (!Array.isArray(events) || events.length === 0 || events.length > MAX_BATCH_EVENTS) {
+    return invalid('events', `must be an array of 1-${MAX_BATCH_EVENTS} events`);
+  }
+  const requests: PublishRequest[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const result = validatePublishRequest(events[i]);
+    if (!result.ok) return invalid(result.field === 'body' ? `events[${i}]` : `events[${i}].${result.field}`, result.message);
+    if (Buffer.byteLength(JSON.stringify(events[i])) > MAX_ENVELOPE_BYTES) {
+      return invalid(`events[${i}]`, `is larger than ${MAX_ENVELOPE_BYTES} bytes, the limit of one event`);
+    }
+    requests.push(result.value);
+  }
+  return { ok: true, value: requests };
+}

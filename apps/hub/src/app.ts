@@ -6,7 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DestinationStream } from 'pino';
 import { HubConfig } from './config/config.js';
+import { MAX_BATCH_BYTES, MAX_ENVELOPE_BYTES } from '#herald/contracts/envelope';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
+import { BATCH_PATH } from './publish/events.controller.js';
 import { demoPage } from './requests/demo-page.js';
 import { jsonBody } from './requests/json-body.js';
 import { HubModule } from './hub.module.js';
@@ -43,7 +45,9 @@ export async function createHub(config: HubConfig, options: HubOptions = {}): Pr
   if (config.corsOrigins.length > 0) {
     app.enableCors({ origin: [...config.corsOrigins], credentials: true, exposedHeaders: [REQUEST_ID_HEADER] });
   }
-  app.use(...jsonBody());
+  // A batch has a larger limit of its own; the general parser then finds its body read.
+  app.use(BATCH_PATH, ...jsonBody(MAX_BATCH_BYTES));
+  app.use(...jsonBody(MAX_ENVELOPE_BYTES));
   app.use(demoPage(PUBLIC_DIR));
   mountOpenApi(app);
   app.useGlobalFilters(new HttpErrorFilter());

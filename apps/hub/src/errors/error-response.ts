@@ -60,14 +60,15 @@ export function ApiError(status: number, description: string, options: ApiErrorO
 }
 
 /** What every route with a JSON body may answer before it runs (json-body.ts), and when the body breaks its schema. */
-export const ApiBodyErrors = () =>
+/** @param limit the body size limit of the route: the general one, or a batch's. */
+export const ApiBodyErrors = (limit = MAX_ENVELOPE_BYTES) =>
   applyDecorators(
     ApiError(400, 'the body is not JSON, or breaks the schema: `field` names where (`body` for the whole)', {
       message: 'body: is not valid JSON',
       details: { field: 'body' },
     }),
-    ApiError(413, `the body is larger than ${MAX_ENVELOPE_BYTES} bytes`, {
-      message: `body: larger than ${MAX_ENVELOPE_BYTES} bytes`,
+    ApiError(413, `the body is larger than ${limit} bytes`, {
+      message: `body: larger than ${limit} bytes`,
       details: { field: 'body' },
     }),
   );

@@ -65,4 +65,20 @@ describe('GroupCommit', () => {
     }
     expect(most).toBeLessThanOrEqual(2);
   });
+
+  it('commits the items of one addAll together and in order, never split, however many they are', async () => {
+    const { commit, groups } = recording();
+    const batch = Array.from({ length: 250 }, (_, i) => `e${i}`);
+    const [before, results, after] = await Promise.all([commit.add('a'), commit.addAll(batch), commit.add('z')]);
+    expect(results).toEqual(batch.map((item) => `${item}!`));
+    expect([before, after]).toEqual(['a!', 'z!']);
+    expect(groups.find((group) => group.includes('e0'))).toEqual(batch);
+  });
+
+  it('fails the whole of an addAll when one of its items fails, and only it', async () => {
+    const { commit, alone } = recording();
+    const settled = await Promise.allSettled([commit.add('a'), commit.addAll(['b', 'bad', 'c']), commit.add('d')]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(alone).toEqual(['a', 'd']);
+  });
 });

@@ -1,9 +1,13 @@
-/** The most items one commit takes: keeps a transaction, and the wait of its first item, short. */
+/**
+ * The most items one commit takes: keeps a transaction, and the wait of its
+ * first item, short. A larger `addAll` commits alone.
+ */
 const MAX_GROUP = 200;
 
-interface Waiting<T, R> {
-  item: T;
-  resolve(result: R): void;
+/** Items that commit together or not at all: one `add`, or one `addAll`. */
+interface Unit<T, R> {
+  items: T[];
+  resolve(results: R[]): void;
   reject(err: unknown): void;
 }
 
@@ -11,11 +15,12 @@ interface Waiting<T, R> {
  * Commits items in groups: items that arrive while `parallel` commits are
  * under way wait, then go together in the next one. A commit, and on a disk
  * its flush, is paid per group rather than per item; alone, an item goes at
- * once. When a group fails, each of its items is committed again on its own,
- * so that one bad item (a duplicate key) fails alone.
+ * once. When a group fails, each unit of it (an item, or the items of one
+ * `addAll`) is committed again on its own, so that one bad item (a duplicate
+ * key) fails alone.
  */
 export class GroupCommit<T, R> {
-  private readonly queue: Waiting<T, R>[] = [];
+  private readonly queue: Unit<T, R>[] = [];
   private running = 0;
   private scheduled = false;
 
@@ -26,9 +31,18 @@ export class GroupCommit<T, R> {
   ) {}
 
   /** Resolves once the item's group has committed. */
-  add(item: T): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+  async add(item: T): Promise<R> {
+    return (await this.addAll([item]))[0];
+  }
+
+  /**
+   * Items that must commit in one transaction, in this order (a batch of
+   * events): never split between groups, however many they are, so they
+   * never commit out of order either.
+   */
+  addAll(items: T[]): Promise<R[]> {
+    return new Promise<R[]>((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
       this.next();
     });
   }
@@ -50,7 +64,12 @@ export class GroupCommit<T, R> {
 
   private start(): void {
     if (this.running >= this.parallel || this.queue.length === 0) return;
-    const group = this.queue.splice(0, MAX_GROUP);
+    const group = [this.queue.shift()!];
+    let size = group[0].items.length;
+    while (this.queue.length > 0 && size + this.queue[0].items.length <= MAX_GROUP) {
+      size += this.queue[0].items.length;
+      group.push(this.queue.shift()!);
+    }
     this.running++;
     void this.commit(group).finally(() => {
       this.running--;
@@ -58,23 +77,27 @@ export class GroupCommit<T, R> {
     });
   }
 
-  private async commit(group: Waiting<T, R>[]): Promise<void> {
-    if (group.length === 1) return this.commitAlone(group[0]);
+  private async commit(group: Unit<T, R>[]): Promise<void> {
+    if (group.length === 1) return this.commitUnit(group[0]);
     let results: R[];
     try {
-      results = await this.commitGroup(group.map((waiting) => waiting.item));
+      results = await this.commitGroup(group.flatMap((unit) => unit.items));
     } catch {
-      await Promise.all(group.map((waiting) => this.commitAlone(waiting)));
+      await Promise.all(group.map((unit) => this.commitUnit(unit)));
       return;
     }
-    group.forEach((waiting, i) => waiting.resolve(results[i]));
+    let at = 0;
+    for (const unit of group) {
+      unit.resolve(results.slice(at, at + unit.items.length));
+      at += unit.items.length;
+    }
   }
 
-  private async commitAlone(waiting: Waiting<T, R>): Promise<void> {
+  private async commitUnit(unit: Unit<T, R>): Promise<void> {
     try {
-      waiting.resolve(await this.commitOne(waiting.item));
+      unit.resolve(unit.items.length === 1 ? [await this.commitOne(unit.items[0])] : await this.commitGroup(unit.items));
     } catch (err) {
-      waiting.reject(err);
+      unit.reject(err);
     }
   }
 }

@@ -41,6 +41,26 @@ export class Intake {
   }
 
   /**
+   * A batch, taken in as if its events were published one after another at
+   * this moment: each recipient gets them in batch order among those with the
+   * same `persist` (persisted ones are delivered after their commit, live ones
+   * at once). The persisted ones commit in one transaction, whole or not at
+   * all. Resolves once every event is stored.
+   */
+  async acceptAll(requests: readonly PublishRequest[], source: EventSource): Promise<void> {
+    const persisted = requests.filter((request) => request.persist);
+    const createdAt = new Date();
+    // Handed to the transport in batch order, before any is awaited: a
+    // recipient's events are stored in that order.
+    const stored = requests
+      .filter((request) => !request.persist)
+      .map((request) => this.transport.publish(PreparedEvent.from(request, createdAt), request.recipients));
+    if (persisted.length > 0) stored.push(this.store.persistAll(persisted).then(() => this.relay.committed()));
+    await Promise.all(stored);
+    this.metrics.eventsPublished(source, requests.length);
+  }
+
+  /**
    * Adds a persisted event inside the caller's transaction, so that it
    * commits with the caller's own data (a comment and its notification).
    * Call `committed` once the transaction has.

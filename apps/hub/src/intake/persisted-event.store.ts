@@ -97,6 +97,11 @@ export class PersistedEventStore {
     return this.groups.add(event);
   }
 
+  /** Stores the events in one transaction, in this order: a batch commits whole or not at all. */
+  async persistAll(events: PersistedEvent[]): Promise<void> {
+    await this.groups.addAll(events);
+  }
+
   private async persistAlone(event: PersistedEvent): Promise<boolean> {
     try {
       await this.transactions.run((manager) => this.add(manager, event));

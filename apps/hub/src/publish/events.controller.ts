@@ -2,7 +2,14 @@ import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBody, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { BearerAuthGuard, RequireScope } from '#herald/auth/guards';
 import { PUBLISH_SCOPE } from '#herald/auth/principal';
-import { PUBLISH_REQUEST_SCHEMA, validatePublishRequest } from '#herald/contracts/envelope';
+import {
+  MAX_BATCH_BYTES,
+  MAX_BATCH_EVENTS,
+  PUBLISH_BATCH_SCHEMA,
+  PUBLISH_REQUEST_SCHEMA,
+  validatePublishBatch,
+  validatePublishRequest,
+} from '#herald/contracts/envelope';
 import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
 import { FieldError } from '../errors/errors.js';
 import { Intake } from '../intake/intake.service.js';
@@ -12,6 +19,16 @@ export class PublishAccepted {
   @ApiProperty({ type: 'integer', minimum: 1, description: 'distinct recipients the event is stored for', example: 2 })
   accepted!: number;
 }
+
+export class BatchAccepted {
+  @ApiProperty({ type: 'integer', minimum: 1, description: 'events taken in', example: 2 })
+  events!: number;
+
+  @ApiProperty({ type: 'integer', minimum: 1, description: 'distinct recipients summed over the events', example: 3 })
+  accepted!: number;
+}
+
+export const BATCH_PATH = '/v1/events/batch';
 
 /** Where an event enters over HTTP. */
 @ApiTags('Publish')
@@ -43,5 +60,32 @@ export class EventsController {
     if (!result.ok) throw new FieldError(result.field, result.message);
     await this.intake.accept(result.value, 'http');
     return { accepted: result.value.recipients.length };
+  }
+
+  /** Many events in one request: what a request costs the hub is paid once for them all. */
+  @Post('batch')
+  @HttpCode(202)
+  @UseGuards(BearerAuthGuard)
+  @RequireScope(PUBLISH_SCOPE)
+  @ApiOperation({
+    summary: 'Publish many events in one request',
+    description:
+      `Up to ${MAX_BATCH_EVENTS} events (body up to ${MAX_BATCH_BYTES} bytes), each as the body of POST /v1/events. ` +
+      'All or nothing: one invalid event refuses the batch, naming it (`events[3].type`). Each recipient gets the ' +
+      'events in batch order among those with the same `persist`; the persisted ones commit in one transaction.',
+  })
+  @ApiServiceToken(PUBLISH_SCOPE)
+  @ApiBody({ schema: PUBLISH_BATCH_SCHEMA })
+  @ApiBodyErrors(MAX_BATCH_BYTES)
+  @ApiAcceptedResponse({ type: BatchAccepted, description: 'every event stored: from now on no recipient can miss them' })
+  @ApiError(503, 'a `persist: false` event could not be stored, as the event store is unavailable; the others may have been', {
+    retryAfter: true,
+    message: 'the event store (Redis) is unavailable: Connection is closed.',
+  })
+  async publishBatch(@Body() body: unknown): Promise<BatchAccepted> {
+    const result = validatePublishBatch(body);
+    if (!result.ok) throw new FieldError(result.field, result.message);
+    await this.intake.acceptAll(result.value, 'http');
+    return { events: result.value.length, accepted: result.value.reduce((sum, event) => sum + event.recipients.length, 0) };
   }
 }
