@@ -12,7 +12,7 @@ import { nchanAvailable } from './lib/nchan.mjs';
 import { render } from './lib/render.mjs';
 import { fanout } from './scenarios/fanout.mjs';
 import { idle } from './scenarios/idle.mjs';
-import { crossInstance, httpLive, httpPersisted, ingress } from './scenarios/publish.mjs';
+import { crossInstance, httpBatch, httpLive, httpPersisted, ingress } from './scenarios/publish.mjs';
 import { reconnectStorm } from './scenarios/reconnect.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -23,6 +23,7 @@ const SCENARIOS = {
   idle,
   'http-live': httpLive,
   'http-persisted': httpPersisted,
+  'http-batch': httpBatch,
   ingress,
   fanout,
   'cross-instance': crossInstance,

@@ -11,6 +11,9 @@ import { SECRET } from './tokens.mjs';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = path.join(ROOT, 'dist/apps/hub/src/main.js');
 
+/** Node flags for every hub, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where a scenario's time goes. */
+const NODE_FLAGS = (process.env.BENCH_HUB_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
 export const BENCH_ENV = {
   NODE_ENV: 'production',
   JWT_SECRET: SECRET,
@@ -38,7 +41,7 @@ async function ready(url) {
 export async function startHub({ cpu = 0, env = {} } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-bench-hub-'));
-  const child = spawnPinned(cpu, process.execPath, [MAIN], {
+  const child = spawnPinned(cpu, process.execPath, [...NODE_FLAGS, MAIN], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...BENCH_ENV, SQLITE_PATH: path.join(dir, 'herald.sqlite'), PORT: String(port), ...env },
   });

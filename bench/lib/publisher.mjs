@@ -22,8 +22,9 @@ function ask(child, message, type) {
 }
 
 /**
- * mode 'http' (Herald POST /v1/events; persist), 'nchan' (POST /pub/<user>) or
- * 'xadd' (redisUrl, stream). target: {host, port}.
+ * mode 'http' (Herald POST /v1/events; persist), 'batch' (Herald POST
+ * /v1/events/batch, what is due at a tick in one request; persist), 'nchan'
+ * (POST /pub/<user>) or 'xadd' (redisUrl, stream). target: {host, port}.
  */
 export async function startPublisher({ mode, target = {}, persist = false, redisUrl, stream = 'herald:ingress', connections }) {
   const child = track(fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));

@@ -63,6 +63,9 @@ function targets(s) {
   best(s['http-live']?.herald, 5000, 'HTTP live publish');
   best(s['http-persisted']?.sqlite, 2000, 'HTTP persisted, SQLite');
   best(s['http-persisted']?.postgres, 5000, 'HTTP persisted, PostgreSQL');
+  best(s['http-batch']?.live, 5000, 'HTTP live publish, batched');
+  best(s['http-batch']?.sqlite, 2000, 'HTTP persisted, SQLite, batched');
+  best(s['http-batch']?.postgres, 5000, 'HTTP persisted, PostgreSQL, batched');
   best(s.ingress?.herald, 20000, 'Redis ingress');
   for (const [key, label] of [['httpLive', 'HTTP live'], ['httpPersisted', 'HTTP persisted'], ['ingress', 'ingress']]) {
     const f = s.fanout?.[key];
@@ -106,11 +109,19 @@ export function render(results) {
     md.push(ladderTable(s['http-live'].nchan));
   } else if (!results.nchan) md.push('\nNchan: not installed, skipped.\n');
 
+  /** Ladders under a bold title each, with an optional note after it. */
+  const ladders = (entries) => md.push(entries.map(([title, note, ladder]) => `**${title}**${note ? ` ${note}` : ''}\n\n${ladderTable(ladder)}`).join('\n'));
+  const POSTGRES_NOTE = "(the machine's own, not pinned; a database of the bench's own)";
   md.push('\n## http-persisted: `persist: true`\n');
-  md.push('**SQLite** (a fresh file)\n');
-  md.push(ladderTable(s['http-persisted']?.sqlite));
-  md.push('\n**PostgreSQL** (the machine\'s own, not pinned; a database of the bench\'s own)\n');
-  md.push(ladderTable(s['http-persisted']?.postgres));
+  ladders([['SQLite', '(a fresh file)', s['http-persisted']?.sqlite], ['PostgreSQL', POSTGRES_NOTE, s['http-persisted']?.postgres]]);
+
+  md.push('\n## http-batch: `POST /v1/events/batch`\n');
+  md.push('The same events, one recipient each, in batches: what falls due while 4 batch requests are under way goes in the next one (up to 500), so batches grow with the rate.\n');
+  ladders([
+    ['Live', '(`persist: false`)', s['http-batch']?.live],
+    ['Persisted, SQLite', '', s['http-batch']?.sqlite],
+    ['Persisted, PostgreSQL', POSTGRES_NOTE, s['http-batch']?.postgres],
+  ]);
 
   md.push('\n## ingress: `XADD herald:ingress` (pipelined), hub with Redis\n');
   md.push('Server CPU here is the hub and Redis together (both on CPU 0). An entry counts as acknowledged once `XADD` returned its id.\n');
@@ -150,6 +161,9 @@ export function render(results) {
   addSeries('HTTP live', s['http-live']?.herald);
   addSeries('persisted SQLite', s['http-persisted']?.sqlite);
   addSeries('persisted PostgreSQL', s['http-persisted']?.postgres);
+  addSeries('HTTP live, batched', s['http-batch']?.live);
+  addSeries('persisted SQLite, batched', s['http-batch']?.sqlite);
+  addSeries('persisted PostgreSQL, batched', s['http-batch']?.postgres);
   addSeries('Redis ingress', s.ingress?.herald);
   addSeries('cross-instance', s['cross-instance']?.herald);
   addSeries('Nchan HTTP', s['http-live']?.nchan);

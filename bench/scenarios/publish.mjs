@@ -56,13 +56,14 @@ export async function httpLive(ctx) {
   return { herald, nchan: nchanResult };
 }
 
-export async function httpPersisted(ctx) {
+/** Persisted events published by `mode` ('http' or 'batch') at `rates`, on a SQLite hub and then a PostgreSQL one. */
+async function persistedLadders(ctx, mode, rates) {
   ctx.log('  SQLite:');
   const hub = await startHub({ cpu: 0 });
   const sqlite = await ladder(ctx, {
-    rates: { full: [250, 500, 1000, 2000, 3000], quick: [250, 1000] },
+    rates: rates.sqlite,
     subscribeTo: hub,
-    publisher: { mode: 'http', target: local(hub), persist: true },
+    publisher: { mode, target: local(hub), persist: true },
     hubPids: () => [hub.pid],
     cleanup: () => hub.stop(),
   });
@@ -75,9 +76,9 @@ export async function httpPersisted(ctx) {
       throw err;
     });
     postgres = await ladder(ctx, {
-      rates: { full: [250, 500, 1000, 2500, 5000], quick: [250, 1000] },
+      rates: rates.postgres,
       subscribeTo: pgHub,
-      publisher: { mode: 'http', target: local(pgHub), persist: true },
+      publisher: { mode, target: local(pgHub), persist: true },
       hubPids: () => [pgHub.pid],
       cleanup: async () => {
         await pgHub.stop();
@@ -89,6 +90,31 @@ export async function httpPersisted(ctx) {
     postgres = { skipped: err.message };
   }
   return { sqlite, postgres };
+}
+
+export function httpPersisted(ctx) {
+  return persistedLadders(ctx, 'http', {
+    sqlite: { full: [250, 500, 1000, 2000, 3000], quick: [250, 1000] },
+    postgres: { full: [250, 500, 1000, 2500, 5000], quick: [250, 1000] },
+  });
+}
+
+/** The same paths with POST /v1/events/batch: what is due each millisecond goes in one request. */
+export async function httpBatch(ctx) {
+  ctx.log('  live:');
+  const hub = await startHub({ cpu: 0 });
+  const live = await ladder(ctx, {
+    rates: { full: [5000, 10000, 20000, 30000], quick: [5000, 20000] },
+    subscribeTo: hub,
+    publisher: { mode: 'batch', target: local(hub), persist: false },
+    hubPids: () => [hub.pid],
+    cleanup: () => hub.stop(),
+  });
+  const persisted = await persistedLadders(ctx, 'batch', {
+    sqlite: { full: [1000, 2000, 5000, 10000], quick: [2000, 5000] },
+    postgres: { full: [1000, 2500, 5000, 10000], quick: [2000, 5000] },
+  });
+  return { live, ...persisted };
 }
 
 export async function ingress(ctx) {
