@@ -72,6 +72,7 @@ function targets(s) {
     add(`fan-out to 5,000 users, last subscriber (${label}; median of reps)`, '≤ 100 ms', f ? `${n(f.lastMedian, 1)} ms (worst ${n(f.lastMax, 1)})` : '–', f ? f.lastMedian <= 100 && f.lost === 0 : null);
   }
   best(s['cross-instance']?.herald, 10000, 'cross-instance publish');
+  best(s['cross-instance']?.batched, 10000, 'cross-instance publish, batched into B');
   const r = s['reconnect-storm'];
   add('reconnect storm: lost and duplicated', '0 and 0', r && r.lost !== undefined ? `${r.lost} and ${r.dup}` : '–', r && r.lost !== undefined ? r.lost === 0 && r.dup === 0 : null);
   return `| target | issue's figure | measured | |\n|---|---|---|---|\n${rows.join('\n')}\n`;
@@ -141,9 +142,12 @@ export function render(results) {
     md.push('');
   } else md.push(fo?.error ? `_failed: ${fo.error}_\n` : '_not run_\n');
 
-  md.push('\n## cross-instance: streams on hub A, `POST /v1/events` into hub B, one Redis\n');
+  md.push('\n## cross-instance: streams on hub A, events published into hub B, one Redis\n');
   md.push('Both hubs and Redis on CPU 0; server CPU is the three together.\n');
-  md.push(ladderTable(s['cross-instance']?.herald));
+  ladders([
+    ['A request per event', '', s['cross-instance']?.herald],
+    ['Batched', '(`POST /v1/events/batch` into B, as in http-batch)', s['cross-instance']?.batched],
+  ]);
 
   md.push('\n## reconnect-storm: SIGKILL of the hub holding every stream\n');
   const r = s['reconnect-storm'];
@@ -166,6 +170,7 @@ export function render(results) {
   addSeries('persisted PostgreSQL, batched', s['http-batch']?.postgres);
   addSeries('Redis ingress', s.ingress?.herald);
   addSeries('cross-instance', s['cross-instance']?.herald);
+  addSeries('cross-instance, batched', s['cross-instance']?.batched);
   addSeries('Nchan HTTP', s['http-live']?.nchan);
   return { markdown: `${md.join('\n')}\n`, svg: p99Chart(series, { title: `Herald p99 latency against publish rate (${date})` }), date };
 }

@@ -137,27 +137,32 @@ export async function ingress(ctx) {
 }
 
 export async function crossInstance(ctx) {
-  const redis = await startRedis(0);
-  const hubs = [];
-  try {
-    hubs.push(await startHub({ cpu: 0, env: { REDIS_URL: redis.url } }));
-    hubs.push(await startHub({ cpu: 0, env: { REDIS_URL: redis.url } }));
-  } catch (err) {
-    for (const hub of hubs) await hub.stop();
-    await redis.stop();
-    throw err;
-  }
-  const [a, b] = hubs;
-  const herald = await ladder(ctx, {
-    rates: { full: [1000, 2500, 5000, 10000], quick: [1000, 5000] },
-    subscribeTo: a,
-    publisher: { mode: 'http', target: local(b), persist: false },
-    hubPids: () => [a.pid, b.pid, redis.pid],
-    cleanup: async () => {
-      await a.stop();
-      await b.stop();
+  const run = async (mode, rates) => {
+    const redis = await startRedis(0);
+    const hubs = [];
+    try {
+      hubs.push(await startHub({ cpu: 0, env: { REDIS_URL: redis.url } }));
+      hubs.push(await startHub({ cpu: 0, env: { REDIS_URL: redis.url } }));
+    } catch (err) {
+      for (const hub of hubs) await hub.stop();
       await redis.stop();
-    },
-  });
-  return { herald };
+      throw err;
+    }
+    const [a, b] = hubs;
+    return ladder(ctx, {
+      rates,
+      subscribeTo: a,
+      publisher: { mode, target: local(b), persist: false },
+      hubPids: () => [a.pid, b.pid, redis.pid],
+      cleanup: async () => {
+        await a.stop();
+        await b.stop();
+        await redis.stop();
+      },
+    });
+  };
+  const herald = await run('http', { full: [1000, 2500, 5000, 10000], quick: [1000, 5000] });
+  ctx.log('  batched (POST /v1/events/batch into B):');
+  const batched = await run('batch', { full: [2500, 5000, 10000, 20000], quick: [5000, 10000] });
+  return { herald, batched };
 }
