@@ -1,8 +1,9 @@
 // Correctness under load (the benchmark's CI counterpart, bench/README.md):
 // 200 streams, 5,000 events published over HTTP at a steady rate, half live
-// (persist: false) and half persisted, each to one user. Every acknowledged
-// event must reach its user's stream exactly once, in publish order, with
-// strictly increasing ids. No timing is asserted: CI machines vary.
+// (persist: false) and half persisted, each to one user; then 10,000 more in
+// batches (POST /v1/events/batch), mixed live and persisted. Every
+// acknowledged event must reach its user's stream exactly once, in publish
+// order, with strictly increasing ids. No timing is asserted: CI machines vary.
 import http from 'node:http';
 import { startHub, TestHub } from './support/hub.js';
 
@@ -10,6 +11,8 @@ const STREAMS = 200;
 const EVENTS = 5000;
 const RATE = 2000; // events per second, scheduled; lanes wait for answers, so a slow machine only slows it down
 const LANES = 20; // concurrent publishers; a user's events all go through one lane, in order
+const BATCHED = 10_000;
+const BATCH = 250;
 
 interface Received {
   q: number;
@@ -79,9 +82,12 @@ describe('delivery under load', () => {
     await hub?.close();
   });
 
-  function post(body: string, token: string): Promise<number> {
+  /** Every acknowledged q so far, over the tests: the streams keep receiving across them. */
+  const acked: number[] = [];
+
+  function post(body: string, token: string, path = '/v1/events'): Promise<number> {
     return new Promise((resolve) => {
-      const url = new URL(`${hub.url}/v1/events`);
+      const url = new URL(`${hub.url}${path}`);
       const req = http.request(
         { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
         (res) => {
@@ -119,13 +125,9 @@ describe('delivery under load', () => {
     }
   }
 
-  it('delivers every acknowledged event exactly once, in order per stream, live and persisted', async () => {
-    const live = await publish(0, EVENTS / 2, false);
-    const persisted = await publish(EVENTS / 2, EVENTS, true);
-    const acked = [...live, ...persisted];
-    expect(acked.length).toBe(EVENTS); // every publish was accepted
+  /** Each stream has exactly its acknowledged events, in publish order, with increasing ids. */
+  async function expectExactlyOnceInOrder(): Promise<void> {
     await delivered(acked.length);
-
     const problems: string[] = [];
     for (const [i, stream] of streams.entries()) {
       const expected = acked.filter((q) => q % STREAMS === i).sort((a, b) => a - b);
@@ -144,6 +146,25 @@ describe('delivery under load', () => {
       }
     }
     expect(problems).toEqual([]);
-    expect(streams.reduce((sum, s) => sum + s.received.length, 0)).toBe(EVENTS);
+    expect(streams.reduce((sum, s) => sum + s.received.length, 0)).toBe(acked.length);
+  }
+
+  it('delivers every acknowledged event exactly once, in order per stream, live and persisted', async () => {
+    acked.push(...(await publish(0, EVENTS / 2, false)));
+    acked.push(...(await publish(EVENTS / 2, EVENTS, true)));
+    expect(acked.length).toBe(EVENTS); // every publish was accepted
+    await expectExactlyOnceInOrder();
+  }, 30_000);
+
+  it('does so for events published in batches, each batch mixing live and persisted', async () => {
+    const token = hub.serviceToken();
+    for (let from = EVENTS; from < EVENTS + BATCHED; from += BATCH) {
+      const qs = Array.from({ length: BATCH }, (_, k) => from + k);
+      // A user's events of one batch share `persist`: the batch keeps order only among those.
+      const events = qs.map((q) => ({ type: 'bench', recipients: [`load${q % STREAMS}`], persist: (q % STREAMS) % 2 === 0, data: { q } }));
+      expect(await post(JSON.stringify({ events }), token, '/v1/events/batch')).toBe(202);
+      acked.push(...qs);
+    }
+    await expectExactlyOnceInOrder();
   }, 30_000);
 });
