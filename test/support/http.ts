@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { serviceToken, userToken } from './tokens.js';
 
 /** Parsed JSON, loosely typed: the tests look into it freely. */
@@ -59,11 +60,33 @@ export function expectError(reply: Reply, status: number, field?: string): void 
   if (field !== undefined) expect(reply.body.field).toBe(field);
 }
 
-/** POST /v1/events with a service token; the body is serialised as JSON unless it is a string. Resolves to the raw response. */
+/**
+ * POST /v1/events with a service token; the body is serialised as JSON unless it is a string. Resolves to the raw response.
+ * On a connection of its own (node:http, no agent), not fetch's pool: when the hub ends a
+ * stream it closes that stream's connection right after the end, and fetch, sharing its pool
+ * with the tests' EventSource, could send a publish on that connection in between and fail
+ * with "other side closed". A browser retries a request that fails so on a reused connection.
+ */
 export function publish(target: { url: string }, body: unknown, token = serviceToken()): Promise<Response> {
-  return fetch(`${target.url}/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+  const url = new URL('/v1/events', target.url);
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      url,
+      { method: 'POST', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+          }
+          resolve(new Response(Buffer.concat(chunks), { status: response.statusCode, headers }));
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(typeof body === 'string' ? body : JSON.stringify(body));
   });
 }
