@@ -179,11 +179,22 @@ describe('tokens and stream authentication', () => {
     });
 
     it.each([
-      ['an empty access_token', '?access_token='],
-      ['an empty ticket', '?ticket='],
-      ['a cookie of another name', ''],
-    ])('with %s', async (_name, query) => {
-      expectError(await request(`${streamUrl}${query}`, { headers: { cookie: 'other_token=x' } }), 401);
+      ['an empty access_token', '?access_token=', 'herald_token=x', /access_token= is empty/],
+      ['an empty ticket', '?ticket=', '', /ticket= is empty/],
+      ['an empty cookie', '', 'herald_token=', /herald_token cookie is empty/],
+      ['a cookie of another name', '', 'other_token=x', /missing token/],
+      ['two access_token parameters', '?access_token=a&access_token=b', '', /access_token= is given more than once/],
+      ['two tickets', '?ticket=a&ticket=b', '', /ticket= is given more than once/],
+    ])('with %s, naming it', async (_name, query, cookie, message) => {
+      const answer = await request(`${streamUrl}${query}`, { headers: cookie ? { cookie } : {} });
+      expectError(answer, 401);
+      expect(answer.body.message).toMatch(message);
+    });
+
+    it('with a repeated access_token even when one of them is good', async () => {
+      const token = hub.userToken('alice');
+      expectError(await request(`${streamUrl}?access_token=${token}&access_token=${token}`), 401);
+      expect(hub.registry.size).toBe(0);
     });
 
     describe.each(TRANSPORTS)('token in the %s', (_transport, transport) => {

@@ -222,6 +222,24 @@ describe('one JSON line per request (production, in process)', () => {
     });
   });
 
+  it('never has a credential in clear under any spelling, in the log or in a 404', async () => {
+    const token = userToken('misspeller');
+    const signature = token.split('.')[2];
+    const answers = await Promise.all(
+      [
+        `/v1/stream?access_token[]=${token}`,
+        `/v1/stream?access_token%5B0%5D=${token}`,
+        `/v1/stream?ACCESS_TOKEN=${token}`,
+        `/v1/stream?access_token=${token}&access_token=${token}`,
+        `/v1/streams?access_token=${token}&ticket=${token}`,
+      ].map((path) => request(`${hub.url}${path}`)),
+    );
+    expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 401, 404]);
+    expect(JSON.parse(answers[4].body)).toMatchObject({ statusCode: 404, message: 'Cannot GET /v1/streams' });
+    await Promise.all(answers.map((a) => hub.lineOf(a.id)));
+    for (const text of [hub.text(), ...answers.map((a) => a.body)]) expect(text.includes(signature)).toBe(false);
+  });
+
   it("writes a stream's line once, when the client closes it, and nothing per event", async () => {
     const stream = await openStream(`${hub.url}/v1/stream?access_token=${userToken('long-listener')}`);
     const id = stream.response.headers.get('x-request-id')!;

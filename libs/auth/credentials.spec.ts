@@ -9,6 +9,10 @@ describe('redactUrl', () => {
     ['/v1/stream?access%5Ftoken=abc&%74icket=t', '/v1/stream?access%5Ftoken=[redacted]&%74icket=[redacted]'],
     ['/v1/stream?access_token', '/v1/stream?access_token=[redacted]'],
     ['/health/live', '/health/live'],
+    ['/v1/stream?access_token[]=abc', '/v1/stream?access_token[]=[redacted]'],
+    ['/v1/stream?access_token%5B0%5D=abc&lastEventId=1', '/v1/stream?access_token%5B0%5D=[redacted]&lastEventId=1'],
+    ['/v1/stream?ACCESS_TOKEN=abc&Ticket=t', '/v1/stream?ACCESS_TOKEN=[redacted]&Ticket=[redacted]'],
+    ['/v1/stream?access_token=a&access_token=b', '/v1/stream?access_token=[redacted]&access_token=[redacted]'],
   ])('%s → %s', (url, redacted) => {
     expect(redactUrl(url)).toBe(redacted);
   });

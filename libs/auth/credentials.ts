@@ -4,7 +4,15 @@ export const TOKEN_COOKIE = 'herald_token';
 /** Query parameters that carry credentials, and so are never logged in clear. */
 export const SECRET_QUERY_PARAMS = ['access_token', 'ticket'] as const;
 
-export type Credential = { kind: 'token' | 'ticket'; value: string };
+/** A credential, and where it came from: the error for an empty or repeated one names the place. */
+export type Credential = { kind: 'token' | 'ticket'; value: string; from: 'header' | 'ticket' | 'access_token' | 'cookie' };
+
+/** A credential query parameter sent more than once (`?ticket=a&ticket=b`): which one is meant is not guessed. */
+export class RepeatedCredentialError extends Error {
+  constructor(readonly parameter: string) {
+    super(`?${parameter}= is given more than once`);
+  }
+}
 
 /** The bearer token of the Authorization header; undefined when there is no header. */
 export function bearerToken(request: Request): string | undefined {
@@ -21,19 +29,21 @@ export function bearerToken(request: Request): string | undefined {
  */
 export function streamCredential(request: Request): Credential | undefined {
   const header = bearerToken(request);
-  if (header !== undefined) return { kind: 'token', value: header };
+  if (header !== undefined) return { kind: 'token', value: header, from: 'header' };
   const ticket = queryString(request, 'ticket');
-  if (ticket !== undefined) return { kind: 'ticket', value: ticket };
+  if (ticket !== undefined) return { kind: 'ticket', value: ticket, from: 'ticket' };
   const queryToken = queryString(request, 'access_token');
-  if (queryToken !== undefined) return { kind: 'token', value: queryToken };
+  if (queryToken !== undefined) return { kind: 'token', value: queryToken, from: 'access_token' };
   const cookie = readCookie(request.headers.cookie, TOKEN_COOKIE);
-  if (cookie !== undefined) return { kind: 'token', value: cookie };
+  if (cookie !== undefined) return { kind: 'token', value: cookie, from: 'cookie' };
   return undefined;
 }
 
+/** @throws RepeatedCredentialError when the parameter is there more than once. */
 function queryString(request: Request, name: string): string | undefined {
   const value = (request.query as Record<string, unknown>)[name];
-  return typeof value === 'string' ? value : undefined;
+  if (value === undefined || typeof value === 'string') return value;
+  throw new RepeatedCredentialError(name);
 }
 
 export function readCookie(header: string | undefined, name: string): string | undefined {
@@ -57,7 +67,9 @@ const SECRET_NAMES: ReadonlySet<string> = new Set(SECRET_QUERY_PARAMS);
 /**
  * The URL with every credential-carrying query value replaced, for logs and
  * metrics; the rest is left as sent. Names are compared decoded, as the
- * server reads them (`access%5Ftoken` is `access_token`).
+ * server reads them (`access%5Ftoken` is `access_token`), in any case and
+ * with any bracket suffix (`access_token[]`, `Ticket[0]`): a spelling the hub
+ * does not accept is still a credential its sender meant to send.
  */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
@@ -74,9 +86,11 @@ export function redactUrl(url: string): string {
 }
 
 function decodeName(name: string): string {
+  let decoded = name;
   try {
-    return decodeURIComponent(name.replace(/\+/g, ' '));
+    decoded = decodeURIComponent(name.replace(/\+/g, ' '));
   } catch {
-    return name;
+    // kept as sent
   }
+  return decoded.replace(/\[[^\]]*\]$/, '').trim().toLowerCase();
 }

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { bearerToken, streamCredential } from './credentials.js';
+import { bearerToken, Credential, RepeatedCredentialError, streamCredential, TOKEN_COOKIE } from './credentials.js';
 import type { Principal } from './principal.js';
 import { StreamTickets } from './stream-tickets.js';
 import { TokenService } from './token.service.js';
@@ -18,6 +18,13 @@ const PRINCIPAL = Symbol('herald.principal');
 const REQUIRED_SCOPE = 'herald:required-scope';
 
 type AuthenticatedRequest = Request & { [PRINCIPAL]?: Principal };
+
+const EMPTY_CREDENTIAL: Record<Credential['from'], string> = {
+  header: 'Authorization header must be "Bearer <jwt>"',
+  ticket: '?ticket= is empty: send the ticket POST /v1/stream-tickets returned',
+  access_token: '?access_token= is empty: send a token',
+  cookie: `the ${TOKEN_COOKIE} cookie is empty`,
+};
 
 /** Requires the token's `scope` to contain `scope` (403 otherwise). */
 export const RequireScope = (scope: string) => SetMetadata(REQUIRED_SCOPE, scope);
@@ -72,13 +79,19 @@ export class StreamAuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const credential = streamCredential(request);
+    let credential: Credential | undefined;
+    try {
+      credential = streamCredential(request);
+    } catch (err) {
+      if (err instanceof RepeatedCredentialError) throw new UnauthorizedException(err.message);
+      throw err;
+    }
     if (!credential) {
       throw new UnauthorizedException(
         'missing token: send Authorization: Bearer <jwt>, the herald_token cookie, ?ticket= or ?access_token=',
       );
     }
-    if (credential.value === '') throw new UnauthorizedException('Authorization header must be "Bearer <jwt>"');
+    if (credential.value === '') throw new UnauthorizedException(EMPTY_CREDENTIAL[credential.from]);
     const principal =
       credential.kind === 'ticket' ? await this.redeem(credential.value) : this.tokens.verify(credential.value);
     if (principal.exp * 1000 <= Date.now()) throw new UnauthorizedException('token expired');

@@ -1,10 +1,13 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger, NotFoundException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { redactUrl } from '#herald/auth/credentials';
 import { requestIdOf } from '../logging/logger.js';
 import { UnavailableError } from './errors.js';
+
+/** What the router says of a path no route has: `Cannot GET /v1/nowhere?…`. */
+const ROUTER_NOT_FOUND = /^Cannot [A-Z]+ \//;
 
 /** The message of every 500: the cause stays in the log, under the request id. */
 export const UNEXPECTED_ERROR = 'unexpected error; quote the requestId when reporting it';
@@ -39,7 +42,12 @@ export class HttpErrorFilter implements ExceptionFilter {
       return;
     }
     if (exception instanceof HttpException && exception.getStatus() < 500) {
-      response.status(exception.getStatus()).json(normalise(exception));
+      const body = normalise(exception);
+      // The router's 404 names the URL as sent, query included: it may hold a token or a ticket.
+      if (exception instanceof NotFoundException && ROUTER_NOT_FOUND.test(body.message)) {
+        body.message = `Cannot ${request.method} ${request.path}`;
+      }
+      response.status(exception.getStatus()).json(body);
       return;
     }
     if (exception instanceof HttpException) {
