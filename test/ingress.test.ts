@@ -302,6 +302,16 @@ describe('three instances on one ingress', () => {
             reason: /^envelope: larger than 65536 bytes/,
           },
           {
+            what: 'data nested 5,000 levels deep (under 64 KiB)',
+            fields: ['envelope', `{"type":"${EVENT_TYPE}","recipients":["${alice}"],"data":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`],
+            reason: /^data: nests deeper than 64 levels/,
+          },
+          {
+            what: 'the type inbox.read, which the hub sends of its own',
+            fields: ['envelope', JSON.stringify({ type: 'inbox.read', recipients: [alice] })],
+            reason: /^type\b/,
+          },
+          {
             what: 'an unknown field',
             fields: ['envelope', JSON.stringify({ type: EVENT_TYPE, recipients: [alice], recipient: 'x' })],
             reason: /^recipient\b/,

@@ -176,6 +176,7 @@ describe('POST /v1/events', () => {
       ['the reserved type reset', { ...valid, type: 'reset' }, 'type'],
       ['the reserved type expired', { ...valid, type: 'expired' }, 'type'],
       ['the reserved type error', { ...valid, type: 'error' }, 'type'],
+      ['the type inbox.read, which the hub sends of its own', { ...valid, type: 'inbox.read' }, 'type'],
       ['no recipients', { type: 'hello' }, 'recipients'],
       ['empty recipients', { ...valid, recipients: [] }, 'recipients'],
       ['recipients as a string', { ...valid, recipients: 'alice' }, 'recipients'],
@@ -217,6 +218,14 @@ describe('POST /v1/events', () => {
       const result = await answer(await post(''));
       expectError(result, 400);
       expect(['body', 'type']).toContain(result.body.field);
+    });
+
+    it('data nested 5,000 levels deep, under 64 KiB: 400 naming data, not a 500', async () => {
+      const raw = `{"type":"hello","recipients":["alice"],"data":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`;
+      expect(Buffer.byteLength(raw)).toBeLessThan(MAX_BODY_BYTES);
+      const result = await answer(await post(raw));
+      expectError(result, 400, 'data');
+      expect(result.body.message).toMatch(/nests deeper than 64 levels/);
     });
 
     it('a __proto__ key is an unknown field, not a way around the checks', async () => {

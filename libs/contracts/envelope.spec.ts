@@ -1,4 +1,18 @@
-import { MAX_BATCH_EVENTS, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS, validatePublishBatch, validatePublishRequest } from './envelope.js';
+import {
+  MAX_BATCH_EVENTS,
+  MAX_DATA_DEPTH,
+  MAX_ENVELOPE_BYTES,
+  MAX_RECIPIENTS,
+  validatePublishBatch,
+  validatePublishRequest,
+} from './envelope.js';
+
+/** An object `depth` levels deep: {a: {a: … {}}}. */
+function nested(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let i = 1; i < depth; i++) value = { a: value };
+  return value;
+}
 
 describe('validatePublishRequest', () => {
   const good = { type: 'comment.created', recipients: ['alice', 'bob'], data: { postId: '42' } };
@@ -8,6 +22,11 @@ describe('validatePublishRequest', () => {
       ok: true,
       value: { type: 'comment.created', recipients: ['alice', 'bob'], data: { postId: '42' }, persist: true },
     });
+  });
+
+  it(`accepts data nested ${MAX_DATA_DEPTH} levels deep, arrays counting as levels`, () => {
+    expect(validatePublishRequest({ ...good, data: nested(MAX_DATA_DEPTH) }).ok).toBe(true);
+    expect(validatePublishRequest({ ...good, data: { list: [nested(MAX_DATA_DEPTH - 2)] } }).ok).toBe(true);
   });
 
   it('defaults data to an empty object', () => {
@@ -35,6 +54,9 @@ describe('validatePublishRequest', () => {
     [{ ...good, data: null }, 'data'],
     [{ ...good, data: 'x' }, 'data'],
     [{ ...good, persist: 'yes' }, 'persist'],
+    [{ ...good, type: 'inbox.read' }, 'type'],
+    [{ ...good, data: nested(MAX_DATA_DEPTH + 1) }, 'data'],
+    [{ ...good, data: { list: [nested(MAX_DATA_DEPTH)] } }, 'data'],
   ])('rejects %j naming %s', (body, field) => {
     const result = validatePublishRequest(body);
     expect(result.ok).toBe(false);

@@ -19,8 +19,18 @@ export interface EventEnvelope<TData = Record<string, unknown>> {
 export const EVENT_TYPE_PATTERN = /^[a-z0-9._-]{1,64}$/;
 export const MAX_RECIPIENTS = 1000;
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
-/** Event types the stream itself uses; a published one would be mistaken for them. */
-export const RESERVED_EVENT_TYPES: ReadonlySet<string> = new Set(['ready', 'reset', 'expired', 'error']);
+/**
+ * Event types the stream itself uses, and those the hub sends of its own
+ * (`inbox.read`, which every tab trusts to update its badge): a published one
+ * would be mistaken for them.
+ */
+export const RESERVED_EVENT_TYPES: ReadonlySet<string> = new Set(['ready', 'reset', 'expired', 'error', 'inbox.read']);
+/**
+ * How deep `data` may nest (`data` itself is level 1). Far beyond any real
+ * payload, and low enough that nothing downstream (serialising, logging) can
+ * run out of stack on it.
+ */
+export const MAX_DATA_DEPTH = 64;
 
 /**
  * The publish request as a JSON Schema (OpenAPI 3.1 and later), for the API
@@ -38,7 +48,7 @@ export const PUBLISH_REQUEST_SCHEMA = {
       type: 'string',
       pattern: EVENT_TYPE_PATTERN.source,
       not: { enum: [...RESERVED_EVENT_TYPES] },
-      description: `1-64 characters of a-z 0-9 . _ -; ${[...RESERVED_EVENT_TYPES].join(', ')} are the stream's own`,
+      description: `1-64 characters of a-z 0-9 . _ -; ${[...RESERVED_EVENT_TYPES].join(', ')} are the hub's own`,
       example: 'comment.created',
     },
     recipients: {
@@ -76,6 +86,20 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Without recursion: the depth is what is being checked. */
+function nestsDeeperThan(value: object, limit: number): boolean {
+  const stack: [object, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    for (const child of Object.values(node)) {
+      if (typeof child !== 'object' || child === null) continue;
+      if (depth === limit) return true;
+      stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 /**
  * Checks a publish request and normalises it: recipients are de-duplicated
  * (each user gets an event once), `data` defaults to `{}` and `persist` to true.
@@ -103,6 +127,7 @@ export function validatePublishRequest(body: unknown): Validation<PublishRequest
     }
   }
   if (!isPlainObject(data)) return invalid('data', 'must be a JSON object');
+  if (nestsDeeperThan(data, MAX_DATA_DEPTH)) return invalid('data', `nests deeper than ${MAX_DATA_DEPTH} levels`);
   if (typeof persist !== 'boolean') return invalid('persist', 'must be a boolean');
   return { ok: true, value: { type, recipients: [...new Set(recipients as string[])], data, persist } };
 }
