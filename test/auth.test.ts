@@ -188,7 +188,7 @@ describe('tokens and stream authentication', () => {
     ])('with %s, naming it', async (_name, query, cookie, message) => {
       const answer = await request(`${streamUrl}${query}`, { headers: cookie ? { cookie } : {} });
       expectError(answer, 401);
-      expect(answer.body.message).toMatch(message);
+      expect(answer.body?.message).toMatch(message);
     });
 
     it('with a repeated access_token even when one of them is good', async () => {

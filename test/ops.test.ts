@@ -2,6 +2,7 @@
 // token endpoint, credentials kept out of the logs, and start-up validation of
 // the environment by the real built app.
 import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { openRaw } from './support/sse.js';
@@ -382,5 +383,43 @@ describe('start-up validation of the environment (built app, child process)', ()
     const output = (run: Run) => run.stdout + run.stderr;
     expect(output(started.get(STARTS[0][0])!)).toMatch(/dev auth is ON/);
     expect(output(started.get(STARTS[1][0])!)).not.toMatch(/dev auth is ON/);
+  });
+});
+
+describe('requests Node refuses before any route: JSON too', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub();
+  });
+  afterAll(() => hub.close());
+
+  /** Sends raw bytes and reads the whole answer (the hub closes the connection after it). */
+  function raw(bytes: string): Promise<{ status: number; headers: string; body: string }> {
+    const { hostname, port } = new URL(hub.url);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname, () => socket.end(bytes));
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const [head, body = ''] = text.split('\r\n\r\n');
+        resolve({ status: Number(head.split(' ')[1]), headers: head, body });
+      });
+    });
+  }
+
+  it.each([
+    ['headers over the limit', `GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers'],
+    ['bytes that are not HTTP', 'HELLO THERE\r\n\r\n', 400, 'request'],
+  ])('%s: %i JSON naming %s', async (_name, bytes, status, field) => {
+    const answer = await raw(bytes);
+    expect(answer.status).toBe(status);
+    expect(answer.headers).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(answer.body)).toEqual({ statusCode: status, error: expect.any(String), message: expect.any(String), field });
+  });
+
+  it('still serves the next connection', async () => {
+    expect((await fetch(`${hub.url}/health/live`)).status).toBe(200);
   });
 });

@@ -1,6 +1,7 @@
 // Publish over HTTP (API.md: Publish, HTTP): POST /v1/events with a service token.
 // Every rejection names its field, and a rejected publish delivers nothing.
 import jwt from 'jsonwebtoken';
+import { gzipSync } from 'node:zlib';
 import { openRaw, RawStream, SseFrame } from './support/sse.js';
 import { startHub, TestHub } from './support/hub.js';
 import { TEST_SECRET } from './support/tokens.js';
@@ -207,11 +208,40 @@ describe('POST /v1/events', () => {
       ['plain text', 'not json'],
       ['a trailing comma', '{"type":"hello","recipients":["alice"],}'],
       ['single quotes', "{'type':'hello'}"],
+    ])('invalid JSON: %s → field body', async (_name, raw) => {
+      const result = await answer(await post(raw));
+      expectError(result, 400, 'body');
+      expect(result.body.message).toBe('body: is not valid JSON');
+    });
+
+    it.each([
       ['a bare string', '"hello"'],
       ['a bare null', 'null'],
       ['a bare number', '42'],
-    ])('invalid JSON: %s → field body', async (_name, raw) => {
-      expectError(await answer(await post(raw)), 400, 'body');
+    ])('JSON that is not an object: %s → "must be a JSON object", field body', async (_name, raw) => {
+      const result = await answer(await post(raw));
+      expectError(result, 400, 'body');
+      expect(result.body.message).toBe('body: must be a JSON object');
+    });
+
+    it('a body that is not the gzip its Content-Encoding says → 400 field body', async () => {
+      const response = await fetch(`${hub.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${hub.serviceToken()}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body: JSON.stringify({ type: 'hello', recipients: ['alice'] }),
+      });
+      const result = await answer(response);
+      expectError(result, 400, 'body');
+      expect(result.body.message).toMatch(/^body: cannot be decoded as its Content-Encoding says/);
+    });
+
+    it('a gzipped body is read', async () => {
+      const response = await fetch(`${hub.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${hub.serviceToken()}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body: gzipSync(JSON.stringify({ type: 'hello', recipients: ['alice'] })),
+      });
+      expect(await answer(response)).toEqual({ status: 202, body: { accepted: 1 } });
     });
 
     it('an empty body → 400 naming what is missing (body or type)', async () => {

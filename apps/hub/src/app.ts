@@ -9,6 +9,7 @@ import { HubConfig } from './config/config.js';
 import { MAX_BATCH_BYTES, MAX_ENVELOPE_BYTES } from '#herald/contracts/envelope';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { BATCH_PATH } from './publish/events.controller.js';
+import { answerClientErrors } from './requests/client-errors.js';
 import { demoPage } from './requests/demo-page.js';
 import { jsonBody } from './requests/json-body.js';
 import { HubModule } from './hub.module.js';
@@ -54,5 +55,6 @@ export async function createHub(config: HubConfig, options: HubOptions = {}): Pr
   const server = app.getHttpServer() as Server;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
+  answerClientErrors(server);
   return app;
 }
