@@ -216,6 +216,30 @@ describe('tokens and stream authentication', () => {
     });
   });
 
+  describe('a service token (scope events:publish) acts for no user: 403 naming it', () => {
+    it.each(TRANSPORTS)('a stream, token in the %s', async (_name, transport) => {
+      const answer = await request(...transport(streamUrl, hub.serviceToken('alice')));
+      expectError(answer, 403);
+      expect(answer.body?.message).toMatch(/service token .* acts for no user/);
+      expect(hub.registry.size).toBe(0);
+    });
+
+    it.each([
+      ['POST', '/v1/stream-tickets'],
+      ['GET', '/v1/notifications'],
+      ['POST', '/v1/notifications/read-all'],
+      ['GET', '/v1/posts'],
+    ])('%s %s', async (method, path) => {
+      const answer = await request(`${hub.url}${path}`, { method, headers: { authorization: `Bearer ${hub.serviceToken('alice')}` } });
+      expectError(answer, 403);
+      expect(answer.body?.message).toMatch(/service token .* acts for no user/);
+    });
+
+    it('while a token with other scopes is still a user', async () => {
+      await expectStream(streamUrl, { headers: { authorization: `Bearer ${hs256({ sub: 'alice', scope: 'inbox:read other' })}` } });
+    });
+  });
+
   describe('stream tickets', () => {
     const ticketsUrl = () => `${hub.url}/v1/stream-tickets`;
 

@@ -10,7 +10,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { bearerToken, Credential, RepeatedCredentialError, streamCredential, TOKEN_COOKIE } from './credentials.js';
-import type { Principal } from './principal.js';
+import { PUBLISH_SCOPE, Principal } from './principal.js';
 import { StreamTickets } from './stream-tickets.js';
 import { TokenService } from './token.service.js';
 
@@ -61,8 +61,21 @@ export class BearerAuthGuard implements CanActivate {
     if (scope && !principal.scopes.has(scope)) {
       throw new ForbiddenException(`token lacks the "${scope}" scope`);
     }
+    if (!scope) refuseServiceToken(principal);
     request[PRINCIPAL] = principal;
     return true;
+  }
+}
+
+/**
+ * Services and users share one space of names: a service token acting as a
+ * user would be that user (a service named alice would read alice's stream
+ * and inbox). So a token that may publish acts for no user: routes without a
+ * required scope are the users' own.
+ */
+function refuseServiceToken(principal: Principal): void {
+  if (principal.scopes.has(PUBLISH_SCOPE)) {
+    throw new ForbiddenException(`a service token (scope "${PUBLISH_SCOPE}") acts for no user: use a user's token here`);
   }
 }
 
@@ -95,6 +108,7 @@ export class StreamAuthGuard implements CanActivate {
     const principal =
       credential.kind === 'ticket' ? await this.redeem(credential.value) : this.tokens.verify(credential.value);
     if (principal.exp * 1000 <= Date.now()) throw new UnauthorizedException('token expired');
+    refuseServiceToken(principal);
     request[PRINCIPAL] = principal;
     return true;
   }

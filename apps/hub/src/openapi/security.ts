@@ -45,9 +45,14 @@ const requirement = (scheme: Scheme, roles: string[] = []) => ApiSecurity(scheme
 
 const UNAUTHORIZED = 'no token, or one that is malformed, badly signed or expired';
 
+/** A user's route refuses a service token: libs/auth/guards.ts. */
+const SERVICE_TOKEN_REFUSED = ApiError(403, 'a service token (scope `events:publish`) acts for no user', {
+  message: 'a service token (scope "events:publish") acts for no user: use a user\'s token here',
+});
+
 /** A user token in the Authorization header. */
 export const ApiUserToken = () =>
-  applyDecorators(requirement('bearer'), ApiError(401, UNAUTHORIZED, { message: 'token expired' }));
+  applyDecorators(requirement('bearer'), ApiError(401, UNAUTHORIZED, { message: 'token expired' }), SERVICE_TOKEN_REFUSED);
 
 /** A token in the Authorization header whose `scope` contains `scope`. */
 export const ApiServiceToken = (scope: string) =>
@@ -67,4 +72,5 @@ export const ApiStreamCredentials = () =>
     ApiError(401, `${UNAUTHORIZED}; or a ticket that is unknown, expired or already used`, {
       message: 'ticket is unknown, expired or already used',
     }),
+    SERVICE_TOKEN_REFUSED,
   );
