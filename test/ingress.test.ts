@@ -337,13 +337,20 @@ describe('three instances on one ingress', () => {
         expect(stream.events.map((e) => e.n)).toEqual([42]);
 
         const dead = await deadLetters(client);
+        // A dead letter keeps the envelope, its first 4,096 characters when longer (and then its length).
         const mismatches = bad
           .map((entry, i) => ({ what: entry.what, letter: dead.get(ids[i]), entry }))
           .filter(({ letter, entry }) => {
             const raw = entry.fields[0] === 'envelope' ? entry.fields[1] : '';
-            return !letter || !entry.reason.test(letter.reason ?? '') || letter.envelope !== raw;
+            const cut = raw.length > 4096;
+            return (
+              !letter ||
+              !entry.reason.test(letter.reason ?? '') ||
+              letter.envelope !== raw.slice(0, 4096) ||
+              letter.envelopeLength !== (cut ? String(raw.length) : undefined)
+            );
           })
-          .map(({ what, letter }) => ({ what, letter }));
+          .map(({ what, letter }) => ({ what, letter: { ...letter, envelope: letter?.envelope.slice(0, 80) } }));
         expect(mismatches).toEqual([]);
         expect(dead.has(goodId)).toBe(false);
         // Each bad entry was acknowledged, not left pending to be retried.

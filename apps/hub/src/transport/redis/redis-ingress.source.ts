@@ -14,6 +14,12 @@ const BLOCK_MS = 1000;
 const ERROR_PAUSE_MS = 500;
 /** Dead letters kept (roughly): enough to investigate, bounded so a flood of bad entries cannot fill Redis. */
 const DEAD_LETTERS_KEPT = 10_000;
+/**
+ * Characters of its envelope a dead letter keeps: enough to see what was
+ * wrong, so that its size is bounded too (a 10 MB entry would otherwise be
+ * kept whole, and 10,000 of them would fill Redis).
+ */
+export const DEAD_LETTER_ENVELOPE_CHARS = 4096;
 
 /**
  * A consumer whose instance has not beaten for this long is taken for dead,
@@ -83,7 +89,10 @@ export class RedisIngressSource extends IngressSource {
   async deadLetter(entry: IngressEntry, reason: string): Promise<void> {
     const { keys, commands } = this.redis;
     const { entryId } = entry.receipt;
-    await commands.xadd(keys.deadLetters, 'MAXLEN', '~', DEAD_LETTERS_KEPT, '*', 'entry', entryId, 'reason', reason, 'envelope', entry.envelope ?? '');
+    const envelope = entry.envelope ?? '';
+    const kept =
+      envelope.length > DEAD_LETTER_ENVELOPE_CHARS ? ['envelope', envelope.slice(0, DEAD_LETTER_ENVELOPE_CHARS), 'envelopeLength', envelope.length] : ['envelope', envelope];
+    await commands.xadd(keys.deadLetters, 'MAXLEN', '~', DEAD_LETTERS_KEPT, '*', 'entry', entryId, 'reason', reason, ...kept);
     await commands.xack(keys.ingress, INGRESS_GROUP, entryId);
     this.logger.warn(`ingress entry ${entryId} dead-lettered: ${reason}`);
   }
