@@ -58,6 +58,10 @@ const BAD_TOKENS: [string, () => string][] = [
   ['empty sub', () => hs256({ sub: '' })],
   ['sub with a slash', () => hs256({ sub: 'alice/bob' })],
   ['numeric sub', () => handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 42, exp: nowSeconds() + 3600 }, TEST_SECRET)],
+  [
+    'a header naming a critical extension (crit)',
+    () => handMadeToken({ alg: 'HS256', typ: 'JWT', crit: ['exp-ext'], 'exp-ext': 1 }, { sub: 'alice', exp: nowSeconds() + 3600 }, TEST_SECRET),
+  ],
 ];
 
 /** Authorization headers that are not `Bearer <jwt>`; the token inside is otherwise valid. */

@@ -35,8 +35,17 @@ export class TokenService {
   verify(token: string): Principal {
     let claims: Claims;
     try {
-      claims = this.jwt.verify<Claims>(token, { algorithms: [ALGORITHM] });
+      const { header, payload } = this.jwt.verify<{ header: { crit?: unknown }; payload: Claims }>(token, {
+        algorithms: [ALGORITHM],
+        complete: true,
+      });
+      // RFC 7515: a header naming extensions as critical must be refused by whoever does not implement them; this hub implements none.
+      if (header.crit !== undefined) {
+        throw new UnauthorizedException('token header lists critical extensions (crit); none is supported');
+      }
+      claims = payload;
     } catch (err) {
+      if (err instanceof UnauthorizedException) throw err;
       const alg = this.readAlgorithm(token);
       if (alg !== ALGORITHM) {
         throw new UnauthorizedException(`token algorithm "${alg}" is not accepted (${ALGORITHM} only)`);
