@@ -55,6 +55,7 @@ describe('validatePublishRequest', () => {
     [{ ...good, data: 'x' }, 'data'],
     [{ ...good, persist: 'yes' }, 'persist'],
     [{ ...good, type: 'inbox.read' }, 'type'],
+    [{ ...good, '': 1 }, '""'],
     [{ ...good, data: nested(MAX_DATA_DEPTH + 1) }, 'data'],
     [{ ...good, data: { list: [nested(MAX_DATA_DEPTH)] } }, 'data'],
   ])('rejects %j naming %s', (body, field) => {

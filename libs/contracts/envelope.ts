@@ -82,6 +82,11 @@ function invalid(field: string, message: string): Validation<never> {
   return { ok: false, field, message };
 }
 
+/** An unknown key as `field` names it: as sent, but an empty one as `""`, so that a field is never blank. */
+function fieldName(key: string): string {
+  return key === '' ? '""' : key;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -109,7 +114,7 @@ function nestsDeeperThan(value: object, limit: number): boolean {
 export function validatePublishRequest(body: unknown): Validation<PublishRequest> {
   if (!isPlainObject(body)) return invalid('body', 'must be a JSON object');
   for (const key of Object.keys(body)) {
-    if (!FIELDS.has(key)) return invalid(key, `is not a known field (${[...FIELDS].join(', ')})`);
+    if (!FIELDS.has(key)) return invalid(fieldName(key), `is not a known field (${[...FIELDS].join(', ')})`);
   }
   const { type, recipients, data = {}, persist = true } = body;
   if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type)) {
@@ -160,7 +165,7 @@ export const PUBLISH_BATCH_SCHEMA = {
 export function validatePublishBatch(body: unknown): Validation<PublishRequest[]> {
   if (!isPlainObject(body)) return invalid('body', 'must be a JSON object');
   for (const key of Object.keys(body)) {
-    if (key !== 'events') return invalid(key, 'is not a known field (events)');
+    if (key !== 'events') return invalid(fieldName(key), 'is not a known field (events)');
   }
   const { events } = body;
   if (!Array.isArray(events) || events.length === 0 || events.length > MAX_BATCH_EVENTS) {
