@@ -58,6 +58,8 @@ const BAD_TOKENS: [string, () => string][] = [
   ['empty sub', () => hs256({ sub: '' })],
   ['sub with a slash', () => hs256({ sub: 'alice/bob' })],
   ['numeric sub', () => handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 42, exp: nowSeconds() + 3600 }, TEST_SECRET)],
+  ['exp 400 days away (over TOKEN_MAX_LIFETIME_S, 366 days by default)', () => hs256({ sub: 'alice' }, { expiresIn: 400 * 86_400 })],
+  ['exp 1e308', () => handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'alice', exp: 1e308 }, TEST_SECRET)],
   [
     'a header naming a critical extension (crit)',
     () => handMadeToken({ alg: 'HS256', typ: 'JWT', crit: ['exp-ext'], 'exp-ext': 1 }, { sub: 'alice', exp: nowSeconds() + 3600 }, TEST_SECRET),
@@ -344,6 +346,25 @@ describe('tokens and stream authentication', () => {
     });
   });
 
+});
+
+describe('TOKEN_MAX_LIFETIME_S', () => {
+  it('0 accepts a token of any lifetime; a limit refuses one beyond it, naming why', async () => {
+    const unlimited = await startHub({ TOKEN_MAX_LIFETIME_S: '0' });
+    const hour = await startHub({ TOKEN_MAX_LIFETIME_S: '3600' });
+    try {
+      const far = handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'alice', exp: 1e308 }, TEST_SECRET);
+      const inbox = (hub: TestHub, token: string) => request(`${hub.url}/v1/notifications`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await inbox(unlimited, far)).status).toBe(200);
+      const refused = await inbox(hour, hs256({ sub: 'alice' }, { expiresIn: 7200 }));
+      expectError(refused, 401);
+      expect(refused.body?.message).toBe('token expires too far ahead: more than 3600 s from now');
+      expect((await inbox(hour, hs256({ sub: 'alice' }, { expiresIn: 3000 }))).status).toBe(200);
+    } finally {
+      await unlimited.close();
+      await hour.close();
+    }
+  });
 });
 
 describe('token expiry for the whole life of a stream', () => {

@@ -1,6 +1,7 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { isUserId } from '#herald/contracts/user-id';
+import { AuthOptions } from './auth.options.js';
 import type { Principal } from './principal.js';
 
 const ALGORITHM = 'HS256';
@@ -21,7 +22,14 @@ export interface TokenClaims {
 /** Signs and verifies Herald's JWTs, with the algorithm pinned to HS256. */
 @Injectable()
 export class TokenService {
-  constructor(private readonly jwt: JwtService) {}
+  private readonly maxLifetimeSeconds: number;
+
+  constructor(
+    private readonly jwt: JwtService,
+    options: AuthOptions,
+  ) {
+    this.maxLifetimeSeconds = options.maxLifetimeSeconds ?? 0;
+  }
 
   sign({ sub, scope, expiresIn }: TokenClaims): string {
     return this.jwt.sign(scope ? { sub, scope } : { sub }, { algorithm: ALGORITHM, expiresIn });
@@ -53,6 +61,9 @@ export class TokenService {
       throw new UnauthorizedException(describeJwtError(err));
     }
     if (typeof claims.exp !== 'number') throw new UnauthorizedException('token has no exp claim');
+    if (this.maxLifetimeSeconds > 0 && claims.exp > Date.now() / 1000 + this.maxLifetimeSeconds) {
+      throw new UnauthorizedException(`token expires too far ahead: more than ${this.maxLifetimeSeconds} s from now`);
+    }
     if (!isUserId(claims.sub)) throw new UnauthorizedException('token sub is not a valid user id');
     const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
     return { sub: claims.sub, exp: claims.exp, scopes: new Set(scopes) };

@@ -22,7 +22,7 @@ export class HubModule {
       module: HubModule,
       imports: [
         ConfigModule.forRoot(config),
-        AuthModule.forRoot({ secret: config.jwtSecret }),
+        AuthModule.forRoot({ secret: config.jwtSecret, maxLifetimeSeconds: config.tokenMaxLifetimeS }),
         LifecycleModule,
         DatabaseModule,
         TransportModule.forRoot(config),

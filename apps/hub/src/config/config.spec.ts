@@ -38,6 +38,14 @@ describe('loadConfig', () => {
     expect(problemsOf({ STREAM_MAX_AGE_MS: '30min' })).toEqual([expect.stringMatching(/^STREAM_MAX_AGE_MS: must be a whole number/)]);
   });
 
+  it('takes TOKEN_MAX_LIFETIME_S (366 days by default, 0 = no limit), and refuses a bad one naming it', () => {
+    expect(loadConfig({}).tokenMaxLifetimeS).toBe(366 * 86_400);
+    expect(loadConfig({ TOKEN_MAX_LIFETIME_S: '0' }).tokenMaxLifetimeS).toBe(0);
+    expect(loadConfig({ TOKEN_MAX_LIFETIME_S: '3600' }).tokenMaxLifetimeS).toBe(3600);
+    expect(problemsOf({ TOKEN_MAX_LIFETIME_S: '1y' })).toEqual([expect.stringMatching(/^TOKEN_MAX_LIFETIME_S: must be a whole number/)]);
+    expect(problemsOf({ TOKEN_MAX_LIFETIME_S: '-1' })).toEqual([expect.stringMatching(/^TOKEN_MAX_LIFETIME_S:/)]);
+  });
+
   it('makes a different secret on each boot in development', () => {
     expect(loadConfig({}).jwtSecret).not.toBe(loadConfig({}).jwtSecret);
   });
