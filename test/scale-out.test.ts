@@ -282,7 +282,8 @@ describe('replay window across instances', () => {
   let W2: HubProcess;
 
   beforeAll(async () => {
-    [W1, W2] = await Promise.all([startHub({ REPLAY_MAX_EVENTS: '5' }), startHub({ REPLAY_MAX_EVENTS: '5' })]);
+    const env = { REPLAY_MAX_EVENTS: '5', REPLAY_MAX_BYTES: '5000' };
+    [W1, W2] = await Promise.all([startHub(env), startHub(env)]);
   }, TIMEOUT);
 
   it('with REPLAY_MAX_EVENTS=5, a client 20 events behind reconnects on another instance and gets ready, reset (id = newest), then live', () =>
@@ -326,5 +327,27 @@ describe('replay window across instances', () => {
       expect(rest.map((f) => f.event)).toEqual([EVENT_TYPE]);
       expect(back.events.map((e) => e.n)).toEqual([AWAY + 1]);
       expect(compareIds(back.events[0].id, newest)).toBeGreaterThan(0);
+    }), TIMEOUT);
+
+  it('with REPLAY_MAX_BYTES=5000, keeps the newest events that fit in its bytes (two of ~2 KB): replay after the last dropped one, reset before it', () =>
+    withHubOutput(() => [W1, W2], async () => {
+      const bob = newUser('bob');
+      const live = await openStream(W1, bob);
+      for (let n = 1; n <= 4; n++) await publish(W2, [bob], { n, pad: 'x'.repeat(2000) });
+      await waitFor('the four events', () => live.events.length === 4, 5000);
+      await live.close();
+      const ids = live.events.map((e) => e.id);
+
+      const after = await openStream(W2, bob, { lastEventId: ids[1] });
+      await waitFor('the two kept events', () => after.events.length === 2, 5000, () => JSON.stringify([ids, after.frames]));
+      await sleep(100);
+      await after.close();
+      expect(after.frames.map((f) => f.event)).toEqual(['ready', EVENT_TYPE, EVENT_TYPE]);
+      expect(after.events.map((e) => e.id)).toEqual(ids.slice(2));
+
+      const before = await openStream(W1, bob, { lastEventId: ids[0] });
+      await waitFor('ready and reset', () => before.frames.length >= 2, 5000);
+      await before.close();
+      expect(before.frames.slice(0, 2).map((f) => `${f.event} ${f.id}`)).toEqual([`ready ${ids[0]}`, `reset ${ids[3]}`]);
     }), TIMEOUT);
 });

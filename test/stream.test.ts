@@ -428,6 +428,28 @@ describe('Last-Event-ID replay', () => {
   });
 });
 
+describe('REPLAY_MAX_BYTES: the replay window in bytes too', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub({ REPLAY_MAX_BYTES: '5000' });
+  });
+  afterAll(() => stopHub(hub));
+
+  it('keeps the newest events that fit (two of ~2 KB here): replays after the last dropped one, resets before it', async () => {
+    const user = newUser('alice');
+    const { stream } = await subscribeReady(hub, user);
+    for (const n of range(1, 6)) await publish(hub, [user], 'tick', { n, pad: 'x'.repeat(2000) });
+    const ids = (await nextEvents(stream, 6)).map((frame) => frame.id!);
+    stream.close();
+    const after = await subscribeReady(hub, user, { lastEventId: ids[3] });
+    expect((await nextEvents(after.stream, 2)).map((frame) => frame.id)).toEqual(ids.slice(4));
+    after.stream.close();
+    const before = await subscribeReady(hub, user, { lastEventId: ids[2] });
+    expect(await before.stream.next()).toMatchObject({ event: 'reset', id: ids[5] });
+    before.stream.close();
+  });
+});
+
 describe('reset: a last id older than the replay window', () => {
   let hub: TestHub;
   beforeAll(async () => {

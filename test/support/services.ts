@@ -32,7 +32,7 @@ export interface Delivery {
 
 /** The embedded transport, with a sink that records what it delivers live. */
 export function memoryTransport(config = testConfig()): { transport: MemoryTransport; delivered: Delivery[] } {
-  const transport = new MemoryTransport(new MemoryReplayLog(config.replayMaxEvents, config.replayTtlMs, Date.now()), config);
+  const transport = new MemoryTransport(new MemoryReplayLog(config.replayMaxEvents, config.replayMaxBytes, config.replayTtlMs, Date.now()), config);
   const delivered: Delivery[] = [];
   const sink: DeliverySink = {
     deliver: (userId, message) => delivered.push({ userId, message }),

@@ -46,6 +46,13 @@ describe('loadConfig', () => {
     expect(problemsOf({ TOKEN_MAX_LIFETIME_S: '-1' })).toEqual([expect.stringMatching(/^TOKEN_MAX_LIFETIME_S:/)]);
   });
 
+  it('takes REPLAY_MAX_BYTES (1 MiB by default, at least 1 KiB), and refuses a bad one naming it', () => {
+    expect(loadConfig({}).replayMaxBytes).toBe(1_048_576);
+    expect(loadConfig({ REPLAY_MAX_BYTES: '4096' }).replayMaxBytes).toBe(4096);
+    expect(problemsOf({ REPLAY_MAX_BYTES: '100' })).toEqual([expect.stringMatching(/^REPLAY_MAX_BYTES:/)]);
+    expect(problemsOf({ REPLAY_MAX_BYTES: '1MiB' })).toEqual([expect.stringMatching(/^REPLAY_MAX_BYTES: must be a whole number/)]);
+  });
+
   it('makes a different secret on each boot in development', () => {
     expect(loadConfig({}).jwtSecret).not.toBe(loadConfig({}).jwtSecret);
   });

@@ -25,6 +25,8 @@ export class HubConfig {
   readonly ingressClaimIdleMs!: number;
   readonly heartbeatMs!: number;
   readonly replayMaxEvents!: number;
+  /** Bytes of events kept per user for replay (characters in the embedded log); the newest is always kept. */
+  readonly replayMaxBytes!: number;
   readonly replayTtlMs!: number;
   readonly streamsPerUserMax!: number;
   readonly streamsMax!: number;
@@ -109,6 +111,7 @@ const schema = z.object({
   HEARTBEAT_MS: int(15_000, 50, 3_600_000),
   INGRESS_CLAIM_IDLE_MS: int(10_000, 100, 3_600_000),
   REPLAY_MAX_EVENTS: int(1000, 1, 1_000_000),
+  REPLAY_MAX_BYTES: int(1_048_576, 1024, 1_073_741_824),
   REPLAY_TTL_MS: int(3_600_000, 1000, 30 * 86_400_000),
   STREAMS_PER_USER_MAX: int(8, 1, 10_000),
   STREAMS_MAX: int(100_000, 1, 10_000_000),
@@ -180,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     ingressClaimIdleMs: v.INGRESS_CLAIM_IDLE_MS,
     heartbeatMs: v.HEARTBEAT_MS,
     replayMaxEvents: v.REPLAY_MAX_EVENTS,
+    replayMaxBytes: v.REPLAY_MAX_BYTES,
     replayTtlMs: v.REPLAY_TTL_MS,
     streamsPerUserMax: v.STREAMS_PER_USER_MAX,
     streamsMax: v.STREAMS_MAX,

@@ -46,7 +46,7 @@ export class TransportModule {
           {
             provide: MemoryReplayLog,
             inject: [HubConfig],
-            useFactory: (c: HubConfig) => new MemoryReplayLog(c.replayMaxEvents, c.replayTtlMs, Date.now()),
+            useFactory: (c: HubConfig) => new MemoryReplayLog(c.replayMaxEvents, c.replayMaxBytes, c.replayTtlMs, Date.now()),
           },
           { provide: Transport, useClass: MemoryTransport },
           { provide: StreamCounter, useClass: MemoryStreamCounter },

@@ -4,11 +4,11 @@ import { MemoryReplayLog } from './memory-replay-log.js';
 const BOOT = 1_700_000_000_000;
 const event = PreparedEvent.from({ type: 't', data: {} }, new Date(BOOT));
 
-function newLog({ max = 5, ttl = 60_000 } = {}) {
-  const log = new MemoryReplayLog(max, ttl, BOOT);
-  const publish = (userId: string, at = BOOT + 1) => {
+function newLog({ max = 5, maxChars = 1_000_000, ttl = 60_000 } = {}) {
+  const log = new MemoryReplayLog(max, maxChars, ttl, BOOT);
+  const publish = (userId: string, at = BOOT + 1, published = event) => {
     const id = log.nextId(at);
-    log.append(userId, event.toMessage(id));
+    log.append(userId, published.toMessage(id));
     return id;
   };
   return { log, publish };
@@ -34,6 +34,18 @@ describe('MemoryReplayLog', () => {
     const { log, publish } = newLog();
     const ids = [publish('alice'), publish('alice')];
     expect(log.read('alice', '0').events!.map((m) => m.id)).toEqual(ids);
+  });
+
+  it('keeps at most maxChars characters of events, dropping the oldest, and always the newest', () => {
+    const big = PreparedEvent.from({ type: 't', data: { pad: 'x'.repeat(1000) } }, new Date(BOOT));
+    const size = big.toMessage(`${BOOT}-0`).data.length;
+    const { log, publish } = newLog({ max: 100, maxChars: 2 * size + 10 });
+    const ids = Array.from({ length: 5 }, () => publish('alice', BOOT + 1, big));
+    expect(log.read('alice', ids[2]).events!.map((m) => m.id)).toEqual([ids[3], ids[4]]);
+    expect(log.read('alice', ids[1]).events).toBeNull();
+    const { log: tiny, publish: publishTiny } = newLog({ max: 100, maxChars: 10 });
+    const only = [publishTiny('bob', BOOT + 1, big), publishTiny('bob', BOOT + 1, big)];
+    expect(tiny.read('bob', only[0]).events!.map((m) => m.id)).toEqual([only[1]]);
   });
 
   it('resets when events after the id were dropped for the count limit', () => {

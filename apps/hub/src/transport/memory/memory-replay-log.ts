@@ -9,6 +9,8 @@ class UserLog {
   start = 0;
   /** The newest event dropped from this log: events up to it may be missing. */
   trimmedTo = START_ID;
+  /** Characters of the events kept: the frames' data, what a replay sends. */
+  chars = 0;
 
   get size(): number {
     return this.events.length - this.start;
@@ -18,8 +20,15 @@ class UserLog {
     return this.events[this.events.length - 1]!.id;
   }
 
+  push(message: StreamMessage): void {
+    this.events.push(message);
+    this.chars += message.data.length;
+  }
+
   dropOldest(): void {
-    this.trimmedTo = this.events[this.start]!.id;
+    const oldest = this.events[this.start]!;
+    this.trimmedTo = oldest.id;
+    this.chars -= oldest.data.length;
     this.events[this.start++] = undefined;
     // Compacting once half of the array is dead keeps appends O(1) amortised.
     if (this.start > 64 && this.start * 2 > this.events.length) {
@@ -42,8 +51,9 @@ class UserLog {
 }
 
 /**
- * The embedded default's replay log: each user's last `maxEvents` events, in
- * this process's memory, dropped after `ttlMs`. A message object is shared by
+ * The embedded default's replay log: each user's last `maxEvents` events, at
+ * most `maxChars` characters of them (the newest one is always kept), in this
+ * process's memory, dropped after `ttlMs`. A message object is shared by
  * every recipient's log, so an event costs one slot per recipient.
  */
 export class MemoryReplayLog {
@@ -56,6 +66,7 @@ export class MemoryReplayLog {
 
   constructor(
     private readonly maxEvents: number,
+    private readonly maxChars: number,
     private readonly ttlMs: number,
     bootMs: number,
   ) {
@@ -70,8 +81,8 @@ export class MemoryReplayLog {
   append(userId: string, message: StreamMessage): void {
     let log = this.logs.get(userId);
     if (!log) this.logs.set(userId, (log = new UserLog()));
-    log.events.push(message);
-    if (log.size > this.maxEvents) log.dropOldest();
+    log.push(message);
+    while (log.size > 1 && (log.size > this.maxEvents || log.chars > this.maxChars)) log.dropOldest();
   }
 
   /**

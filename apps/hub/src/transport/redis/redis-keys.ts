@@ -14,6 +14,11 @@ export class RedisKeys {
     return `${this.prefix}log:{${userId}}`;
   }
 
+  /** Bytes of the events in the user's log, beside it in its slot. */
+  logBytes(userId: string): string {
+    return `${this.prefix}logbytes:{${userId}}`;
+  }
+
   channel(userId: string): string {
     return `${this.channelPrefix}${userId}}`;
   }

@@ -37,7 +37,7 @@ export class RedisReplayLog {
     const { keys, topology } = this.redis;
     const { ack, dedupe } = options;
     const marker = dedupe ? [keys.seen(dedupe.key, topology.oneSlot ? undefined : recipients[0])] : [];
-    const keyList = [...recipients.map((r) => keys.log(r)), ...marker, ...(ack ? [keys.ingress] : [])];
+    const keyList = [...recipients.map((r) => keys.log(r)), ...recipients.map((r) => keys.logBytes(r)), ...marker, ...(ack ? [keys.ingress] : [])];
     return this.redis.scripts.heraldAppend(
       keyList.length,
       ...keyList,
@@ -51,6 +51,7 @@ export class RedisReplayLog {
       ack?.group ?? '',
       ack?.consumer ?? '',
       ack?.entryId ?? '',
+      this.config.replayMaxBytes,
       ...recipients.map((r) => keys.channel(r)),
     );
   }

@@ -9,14 +9,17 @@
 /**
  * Appends an event to each recipient's log and publishes it on the
  * recipient's channel, in one script, so that a user's log order and live
- * order are the same across all instances. Optionally skips the whole call
- * when its dedupe marker is already set (a retried publication), and
- * acknowledges an ingress entry in the same step, only if this consumer
- * still owns it.
+ * order are the same across all instances. A log keeps at most `maxlen`
+ * events and `maxBytes` bytes of them (a counter beside it, in its slot,
+ * tracks the bytes of type and envelope), dropping the oldest; the newest
+ * event is always kept. Optionally skips the whole call when its dedupe
+ * marker is already set (a retried publication), and acknowledges an ingress
+ * entry in the same step, only if this consumer still owns it.
  *
- * KEYS: logs[1..n], then the dedupe marker if any, then the ingress stream if acking.
+ * KEYS: logs[1..n], byte counters[1..n], then the dedupe marker if any, then
+ *       the ingress stream if acking.
  * ARGV: n, maxlen, ttlMs, type, tail, publish command, marker ttl ('' = none),
- *       group ('' = no ack), consumer, entry id, channels[1..n].
+ *       group ('' = no ack), consumer, entry id, maxBytes, channels[1..n].
  */
 export const APPEND = `
 local n = tonumber(ARGV[1])
@@ -25,11 +28,28 @@ if group ~= '' then
   local pending = redis.call('XPENDING', KEYS[#KEYS], group, ARGV[10], ARGV[10], 1, ARGV[9])
   if #pending == 0 then return -1 end
 end
-if ARGV[7] ~= '' and not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[7]) then return 0 end
+if ARGV[7] ~= '' and not redis.call('SET', KEYS[2 * n + 1], '1', 'NX', 'PX', ARGV[7]) then return 0 end
+local maxlen = tonumber(ARGV[2])
+local maxBytes = tonumber(ARGV[11])
+local size = #ARGV[4] + #ARGV[5]
 for i = 1, n do
-  local id = redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[2], '*', 't', ARGV[4], 'b', ARGV[5])
-  redis.call('PEXPIRE', KEYS[i], ARGV[3])
-  redis.call(ARGV[6], ARGV[10 + i], id .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5])
+  local log, bytes = KEYS[i], KEYS[n + i]
+  local id = redis.call('XADD', log, '*', 't', ARGV[4], 'b', ARGV[5])
+  local total = redis.call('INCRBY', bytes, size)
+  local count = redis.call('XLEN', log)
+  while count > 1 and (count > maxlen or total > maxBytes) do
+    local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+    local dropped = 0
+    for f = 2, #oldest[2], 2 do dropped = dropped + #oldest[2][f] end
+    total = redis.call('DECRBY', bytes, dropped)
+    -- XDEL, not XTRIM: only a deletion moves max-deleted-entry-id, which the
+    -- read script needs to tell the last dropped id from an older one.
+    redis.call('XDEL', log, oldest[1])
+    count = count - 1
+  end
+  redis.call('PEXPIRE', log, ARGV[3])
+  redis.call('PEXPIRE', bytes, ARGV[3])
+  redis.call(ARGV[6], ARGV[11 + i], id .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5])
 end
 if group ~= '' then redis.call('XACK', KEYS[#KEYS], group, ARGV[10]) end
 return n
