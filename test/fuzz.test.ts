@@ -3,8 +3,11 @@
 // Whatever comes in: never a 5xx, every refusal a JSON error (naming its field
 // for a 400), and no byte sequence in an event can forge or split a frame.
 import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { validatePublishRequest } from '../libs/contracts/envelope.js';
 import { call, Reply } from './support/http.js';
 import { startHub, TestHub } from './support/hub.js';
+import { RedisServer, startRedis } from './support/processes.js';
 import { newUser } from './support/users.js';
 
 /** Runs per property: enough to find what a probe found, within seconds. */
@@ -208,6 +211,83 @@ describe('fuzzed input', () => {
     expect(other.frames.map((frame) => frame.get('event'))).toEqual(['ready']);
   });
 });
+
+describe('fuzzed ingress entries', () => {
+  let redis: RedisServer;
+  let client: Redis;
+  let hub: TestHub;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url);
+    hub = await startHub({ REDIS_URL: redis.url, HEARTBEAT_MS: '3600000', LOG_LEVEL: 'error' });
+    const deadline = Date.now() + 10_000;
+    while ((await fetch(`${hub.url}/health/ready`)).status !== 200) {
+      if (Date.now() > deadline) throw new Error('the hub never got ready on its Redis');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+  afterAll(async () => {
+    await hub?.close();
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  it('any entry is delivered if valid, else dead-lettered with a reason; the consumer goes on and misroutes nothing', async () => {
+    const target = newUser('fuzz-ingress');
+    const bystander = newUser('fuzz-bystander');
+    const valid = fc
+      .record({ type: fc.constantFrom('comment.created', 'fuzz.ok'), data: fc.dictionary(hostileString, fc.jsonValue(), { maxKeys: 4 }), persist: fc.boolean() })
+      .map((body) => JSON.stringify({ ...body, recipients: [target] }));
+    const envelope = fc.oneof(
+      valid,
+      nearPublish.map((body) => JSON.stringify({ ...body, recipients: Array.isArray(body.recipients) ? [target, ...body.recipients] : body.recipients })),
+      fc.jsonValue().map((value) => JSON.stringify(value)),
+      hostileString,
+    );
+    const entries = fc.sample(
+      fc.oneof(
+        envelope.map((json) => ['envelope', json]),
+        // Another field beside it, or the envelope under another name.
+        fc.tuple(fc.constantFrom('envelope', 'payload', 'Envelope'), envelope, hostileString.map((name) => `x-${name}`), hostileString),
+      ),
+      RUNS,
+    );
+    const deliverable = entries.filter(([name, json]) => name === 'envelope' && isValidEnvelope(json));
+    expect(deliverable.length).toBeGreaterThan(entries.length / 10); // both outcomes occur, in numbers
+    const target$ = await openSpecStream(`${hub.url}/v1/stream?access_token=${hub.userToken(target)}`);
+    const other$ = await openSpecStream(`${hub.url}/v1/stream?access_token=${hub.userToken(bystander)}`);
+    await until('both ready', () => target$.frames.length === 1 && other$.frames.length === 1);
+    const ids: string[] = [];
+    for (const fields of entries) ids.push((await client.xadd('herald:ingress', '*', ...fields))!);
+    await until(`${deliverable.length} events`, () => target$.frames.length >= deliverable.length + 1, 15_000);
+    const deadline = Date.now() + 10_000;
+    let dead: Map<string, string> = new Map();
+    while (Date.now() < deadline) {
+      dead = new Map((await client.xrange('herald:ingress:dead', '-', '+')).map(([, f]) => [f[f.indexOf('entry') + 1], f[f.indexOf('reason') + 1]]));
+      if (dead.size + deliverable.length >= entries.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    target$.close();
+    other$.close();
+    expect(target$.frames.length - 1).toBe(deliverable.length);
+    expect(dead.size).toBe(entries.length - deliverable.length);
+    expect([...dead.values()].filter((reason) => !reason)).toEqual([]);
+    expect(ids.filter((id) => !dead.has(id)).length).toBe(deliverable.length);
+    expect(other$.frames.map((frame) => frame.get('event'))).toEqual(['ready']);
+  });
+});
+
+/** What the hub accepts from the ingress: a JSON envelope of at most 64 KiB that validates as an HTTP body would. */
+function isValidEnvelope(json: string): boolean {
+  if (Buffer.byteLength(json) > 64 * 1024) return false;
+  try {
+    return validatePublishRequest(JSON.parse(json)).ok;
+  } catch {
+    return false;
+  }
+}
 
 function safeJson(text: string): unknown {
   try {
