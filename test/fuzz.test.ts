@@ -9,6 +9,7 @@ import { call, Reply } from './support/http.js';
 import { startHub, TestHub } from './support/hub.js';
 import { RedisServer, startRedis } from './support/processes.js';
 import { newUser } from './support/users.js';
+import { waitFor } from './support/wait.js';
 
 /** Runs per property: enough to find what a probe found, within seconds. */
 const RUNS = 150;
@@ -85,14 +86,6 @@ async function openSpecStream(url: string): Promise<{ frames: Map<string, string
   return { frames, close: () => controller.abort() };
 }
 
-async function until(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('fuzzed input', () => {
   let hub: TestHub;
   const service = () => `Bearer ${hub.serviceToken()}`;
@@ -161,7 +154,7 @@ describe('fuzzed input', () => {
       ),
       { numRuns: RUNS },
     );
-    await until('every fuzzed stream to close', () => hub.registry.size === 0);
+    await waitFor('every fuzzed stream to close', () => hub.registry.size === 0);
   });
 
   it('inbox cursors and limits, and comment bodies: a page, a comment, or a JSON 4xx', async () => {
@@ -188,7 +181,7 @@ describe('fuzzed input', () => {
     const bystander = newUser('fuzz-bystander');
     const stream = await openSpecStream(`${hub.url}/v1/stream?access_token=${hub.userToken(target)}`);
     const other = await openSpecStream(`${hub.url}/v1/stream?access_token=${hub.userToken(bystander)}`);
-    await until('both ready', () => stream.frames.length === 1 && other.frames.length === 1);
+    await waitFor('both ready', () => stream.frames.length === 1 && other.frames.length === 1);
     const sent = fc.sample(fc.tuple(hostileString, fc.dictionary(hostileString, hostileString, { maxKeys: 3 }), fc.boolean()), RUNS);
     for (const [s, extra, persist] of sent) {
       const reply = await call(hub, 'POST', '/v1/events', {
@@ -197,7 +190,7 @@ describe('fuzzed input', () => {
       });
       expect(reply.status).toBe(202);
     }
-    await until(`${sent.length} events`, () => stream.frames.length >= sent.length + 1, 10_000);
+    await waitFor(`${sent.length} events`, () => stream.frames.length >= sent.length + 1, 10_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     stream.close();
     other.close();
@@ -221,11 +214,7 @@ describe('fuzzed ingress entries', () => {
     redis = await startRedis();
     client = new Redis(redis.url);
     hub = await startHub({ REDIS_URL: redis.url, HEARTBEAT_MS: '3600000', LOG_LEVEL: 'error' });
-    const deadline = Date.now() + 10_000;
-    while ((await fetch(`${hub.url}/health/ready`)).status !== 200) {
-      if (Date.now() > deadline) throw new Error('the hub never got ready on its Redis');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor('the hub to be ready on its Redis', async () => (await fetch(`${hub.url}/health/ready`)).status === 200);
   });
   afterAll(async () => {
     await hub?.close();
@@ -257,17 +246,15 @@ describe('fuzzed ingress entries', () => {
     expect(deliverable.length).toBeGreaterThan(entries.length / 10); // both outcomes occur, in numbers
     const target$ = await openSpecStream(`${hub.url}/v1/stream?access_token=${hub.userToken(target)}`);
     const other$ = await openSpecStream(`${hub.url}/v1/stream?access_token=${hub.userToken(bystander)}`);
-    await until('both ready', () => target$.frames.length === 1 && other$.frames.length === 1);
+    await waitFor('both ready', () => target$.frames.length === 1 && other$.frames.length === 1);
     const ids: string[] = [];
     for (const fields of entries) ids.push((await client.xadd('herald:ingress', '*', ...fields))!);
-    await until(`${deliverable.length} events`, () => target$.frames.length >= deliverable.length + 1, 15_000);
-    const deadline = Date.now() + 10_000;
-    let dead: Map<string, string> = new Map();
-    while (Date.now() < deadline) {
+    await waitFor(`${deliverable.length} events`, () => target$.frames.length >= deliverable.length + 1, 15_000);
+    let dead = new Map<string, string>();
+    await waitFor('every other entry in the dead letters', async () => {
       dead = new Map((await client.xrange('herald:ingress:dead', '-', '+')).map(([, f]) => [f[f.indexOf('entry') + 1], f[f.indexOf('reason') + 1]]));
-      if (dead.size + deliverable.length >= entries.length) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return dead.size + deliverable.length >= entries.length;
+    });
     await new Promise((resolve) => setTimeout(resolve, 100));
     target$.close();
     other$.close();
