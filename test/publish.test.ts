@@ -481,3 +481,68 @@ describe('POST /v1/events/batch', () => {
     expectError(await answer(await send(batch([{ type: 'a', recipients: ['alice'] }]), token())), status);
   });
 });
+
+describe('Idempotency-Key', () => {
+  let hub: TestHub;
+  const streams: RawStream[] = [];
+  const subscribe = (user: string) => openPastReady(hub, streams, user);
+  const send = (path: string, body: unknown, key?: string, token = hub.serviceToken()) =>
+    fetch(`${hub.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
+      body: JSON.stringify(body),
+    });
+
+  beforeAll(async () => {
+    hub = await startHub({ HEARTBEAT_MS: '3600000' });
+  });
+  afterEach(() => streams.splice(0).forEach((stream) => stream.close()));
+  afterAll(() => hub.close());
+
+  /** The events the stream got until `last` arrives. */
+  async function typesUntil(stream: RawStream, last: string): Promise<string[]> {
+    return (await stream.until((frame) => frame.event === last, 3000)).map((frame) => frame.event!);
+  }
+
+  it.each([false, true])('a publish repeated with the same key (persist %s) is answered alike and delivered once', async (persist) => {
+    const stream = await subscribe('alice');
+    const body = { type: 'once', recipients: ['alice', 'bob'], persist };
+    for (let i = 0; i < 3; i++) expect(await answer(await send('/v1/events', body, `order-42-${persist}`))).toEqual({ status: 202, body: { accepted: 2 } });
+    expect((await send('/v1/events', { type: 'other.key', recipients: ['alice'], persist }, `order-43-${persist}`)).status).toBe(202);
+    expect((await send('/v1/events', { type: 'marker', recipients: ['alice'] })).status).toBe(202);
+    expect(await typesUntil(stream, 'marker')).toEqual(['once', 'other.key', 'marker']);
+  });
+
+  it('a batch repeated with the same key delivers each of its events once, live and persisted', async () => {
+    const stream = await subscribe('alice');
+    const events = [
+      { type: 'b.live', recipients: ['alice'], persist: false },
+      { type: 'b.stored', recipients: ['alice'] },
+    ];
+    for (let i = 0; i < 2; i++) {
+      expect(await answer(await send('/v1/events/batch', { events }, 'batch-7'))).toEqual({ status: 202, body: { events: 2, accepted: 2 } });
+    }
+    expect((await send('/v1/events', { type: 'marker', recipients: ['alice'] })).status).toBe(202);
+    expect((await typesUntil(stream, 'marker')).sort()).toEqual(['b.live', 'b.stored', 'marker']);
+  });
+
+  it("is the publishing service's own: the same key from another service is another publication", async () => {
+    const stream = await subscribe('alice');
+    for (const service of ['svc-a', 'svc-b']) {
+      expect((await send('/v1/events', { type: `from.${service}`, recipients: ['alice'], persist: false }, 'shared-key', hub.serviceToken(service))).status).toBe(202);
+    }
+    expect(await typesUntil(stream, 'from.svc-b')).toEqual(['from.svc-a', 'from.svc-b']);
+  });
+
+  it.each([
+    ['a space in it', 'a b'],
+    ['a character beyond ASCII', 'caf\u00e9'],
+    ['256 characters', 'k'.repeat(256)],
+  ])('refuses a key with %s: 400 naming Idempotency-Key, and delivers nothing', async (_name, key) => {
+    const stream = await subscribe('alice');
+    expectError(await answer(await send('/v1/events', { type: 'refused', recipients: ['alice'] }, key)), 400, 'Idempotency-Key');
+    expectError(await answer(await send('/v1/events/batch', { events: [{ type: 'refused', recipients: ['alice'] }] }, key)), 400, 'Idempotency-Key');
+    expect((await send('/v1/events', { type: 'marker', recipients: ['alice'] })).status).toBe(202);
+    expect((await stream.next(3000)).event).toBe('marker');
+  });
+});

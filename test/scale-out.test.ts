@@ -16,7 +16,7 @@ import { withHubOutput } from './support/hub-output.js';
 import { HubProcess, RedisServer, startHubProcess, startProxy, startRedis, TcpProxy } from './support/processes.js';
 import { Received, SEQUENCE_TYPE, SequenceRecorder } from './support/recorder.js';
 import { compareIds, duplicates, notIncreasing, range } from './support/sequences.js';
-import { userToken } from './support/tokens.js';
+import { serviceToken, userToken } from './support/tokens.js';
 import { newUser } from './support/users.js';
 import { waitFor } from './support/wait.js';
 
@@ -349,5 +349,25 @@ describe('replay window across instances', () => {
       await waitFor('ready and reset', () => before.frames.length >= 2, 5000);
       await before.close();
       expect(before.frames.slice(0, 2).map((f) => `${f.event} ${f.id}`)).toEqual([`ready ${ids[0]}`, `reset ${ids[3]}`]);
+    }), TIMEOUT);
+});
+
+describe('Idempotency-Key across instances', () => {
+  it('a live publish retried on another instance with the same key reaches its streams once', () =>
+    withHubOutput(() => hubs, async () => {
+      const alice = newUser('alice');
+      const stream = await openStream(C, alice);
+      const withKey = (hub: HubProcess, n: number, key?: string) =>
+        fetch(`${hub.url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${serviceToken()}`, 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+          body: JSON.stringify({ type: EVENT_TYPE, recipients: [alice], data: { n }, persist: false }),
+        });
+      for (const hub of [A, B, A]) expect((await withKey(hub, 1, `retry-${alice}`)).status).toBe(202);
+      expect((await withKey(B, 2)).status).toBe(202);
+      await waitFor('the second event', () => stream.events.some((e) => e.n === 2), 5000);
+      await sleep(100);
+      await stream.close();
+      expect(stream.events.map((e) => e.n)).toEqual([1, 2]);
     }), TIMEOUT);
 });

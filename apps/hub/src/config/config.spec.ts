@@ -53,6 +53,12 @@ describe('loadConfig', () => {
     expect(problemsOf({ REPLAY_MAX_BYTES: '1MiB' })).toEqual([expect.stringMatching(/^REPLAY_MAX_BYTES: must be a whole number/)]);
   });
 
+  it('takes IDEMPOTENCY_WINDOW_MS (24 h by default, 1 s to 7 days), and refuses a bad one naming it', () => {
+    expect(loadConfig({}).idempotencyWindowMs).toBe(86_400_000);
+    expect(loadConfig({ IDEMPOTENCY_WINDOW_MS: '60000' }).idempotencyWindowMs).toBe(60_000);
+    expect(problemsOf({ IDEMPOTENCY_WINDOW_MS: '10' })).toEqual([expect.stringMatching(/^IDEMPOTENCY_WINDOW_MS:/)]);
+  });
+
   it('makes a different secret on each boot in development', () => {
     expect(loadConfig({}).jwtSecret).not.toBe(loadConfig({}).jwtSecret);
   });

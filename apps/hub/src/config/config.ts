@@ -33,6 +33,8 @@ export class HubConfig {
   readonly shutdownGraceMs!: number;
   /** Streams end after this long (± 20 %), so load spreads onto new instances; 0: never. */
   readonly streamMaxAgeMs!: number;
+  /** How long an Idempotency-Key is remembered for live events (persisted ones: as long as they are stored). */
+  readonly idempotencyWindowMs!: number;
   /** Tokens expiring further ahead than this are refused; 0 = no limit. */
   readonly tokenMaxLifetimeS!: number;
   readonly devAuth!: boolean;
@@ -118,6 +120,7 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
   STREAM_MAX_AGE_MS: int(1_800_000, 0, 7 * 86_400_000),
   TOKEN_MAX_LIFETIME_S: int(366 * 86_400, 0, 10 * 366 * 86_400),
+  IDEMPOTENCY_WINDOW_MS: int(86_400_000, 1000, 7 * 86_400_000),
   HERALD_DEV_AUTH: flag,
   LOG_LEVEL: z.enum(LOG_LEVELS).default('log'),
   CORS_ORIGINS: z.string().default(''),
@@ -190,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     streamMaxAgeMs: v.STREAM_MAX_AGE_MS,
     tokenMaxLifetimeS: v.TOKEN_MAX_LIFETIME_S,
+    idempotencyWindowMs: v.IDEMPOTENCY_WINDOW_MS,
     devAuth,
     logLevel: v.LOG_LEVEL,
     corsOrigins: v.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),

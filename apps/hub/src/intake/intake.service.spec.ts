@@ -2,6 +2,7 @@ import type { PublishRequest } from '#herald/contracts/envelope';
 import { memoryTransport, metrics, publishedFrom } from '../../../../test/support/services.js';
 import type { OutboxRelay } from '../outbox/outbox.relay.js';
 import type { IngressReceipt } from '../transport/transport.js';
+import { loadConfig } from '../config/config.js';
 import { Intake } from './intake.service.js';
 import type { PersistedEvent, PersistedEventStore } from './persisted-event.store.js';
 
@@ -20,7 +21,7 @@ function newIntake(options: { stored?: boolean; storeFails?: boolean } = {}) {
   let kicks = 0;
   const relay = { committed: () => kicks++ } as unknown as OutboxRelay;
   const hubMetrics = metrics(transport);
-  const intake = new Intake(store, transport, relay, hubMetrics);
+  const intake = new Intake(store, transport, relay, hubMetrics, loadConfig({}));
   return { intake, delivered, persisted, kicks: () => kicks, metrics: hubMetrics };
 }
 

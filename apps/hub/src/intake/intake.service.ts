@@ -4,7 +4,8 @@ import type { PublishRequest } from '#herald/contracts/envelope';
 import { PreparedEvent } from '../events/stream-message.js';
 import { EventSource, HubMetrics } from '../metrics/hub-metrics.js';
 import { OutboxRelay } from '../outbox/outbox.relay.js';
-import type { IngressReceipt } from '../transport/transport.js';
+import { HubConfig } from '../config/config.js';
+import type { IngressReceipt, PublishOptions } from '../transport/transport.js';
 import { Transport } from '../transport/transport.js';
 import { PersistedEvent, PersistedEventStore } from './persisted-event.store.js';
 
@@ -22,22 +23,30 @@ export class Intake {
     private readonly transport: Transport,
     private readonly relay: OutboxRelay,
     private readonly metrics: HubMetrics,
+    private readonly config: HubConfig,
   ) {}
 
   /**
    * Resolves once the event is stored: from then on no recipient can miss it.
    * @param receipt the ingress entry it came from: settled once the event is
    *   stored, and the event is stored once however often the entry is offered.
+   * @param publication names the publication (a publisher's Idempotency-Key):
+   *   offered again, it reaches no one a second time (persisted: for as long
+   *   as it is stored; live: for IDEMPOTENCY_WINDOW_MS).
    */
-  async accept(request: PublishRequest, source: EventSource, receipt?: IngressReceipt): Promise<void> {
+  async accept(request: PublishRequest, source: EventSource, receipt?: IngressReceipt, publication?: string): Promise<void> {
     if (request.persist) {
-      const stored = await this.store.persist({ ...request, sourceKey: receipt && `ingress:${receipt.entryId}` });
+      const stored = await this.store.persist({ ...request, sourceKey: receipt ? `ingress:${receipt.entryId}` : publication });
       if (stored) this.relay.committed();
       await receipt?.ack();
     } else {
-      await this.transport.publish(PreparedEvent.from(request, new Date()), request.recipients, { receipt });
+      await this.transport.publish(PreparedEvent.from(request, new Date()), request.recipients, { receipt, ...this.dedupe(publication) });
     }
     this.metrics.eventsPublished(source);
+  }
+
+  private dedupe(publication: string | undefined): PublishOptions {
+    return publication === undefined ? {} : { dedupeKey: publication, dedupeWindowMs: this.config.idempotencyWindowMs };
   }
 
   /**
@@ -47,14 +56,18 @@ export class Intake {
    * at once). The persisted ones commit in one transaction, whole or not at
    * all. Resolves once every event is stored.
    */
-  async acceptAll(requests: readonly PublishRequest[], source: EventSource): Promise<void> {
-    const persisted = requests.filter((request) => request.persist);
+  async acceptAll(requests: readonly PublishRequest[], source: EventSource, publication?: string): Promise<void> {
+    // Each event of a named batch is named by its place in it.
+    const named = requests.map((request, i) => ({ request, publication: publication && `${publication}#${i}` }));
+    const persisted = named.filter(({ request }) => request.persist).map(({ request, publication }) => ({ ...request, sourceKey: publication }));
     const createdAt = new Date();
     // Handed to the transport in batch order, before any is awaited: a
     // recipient's events are stored in that order.
-    const stored = requests
-      .filter((request) => !request.persist)
-      .map((request) => this.transport.publish(PreparedEvent.from(request, createdAt), request.recipients));
+    const stored = named
+      .filter(({ request }) => !request.persist)
+      .map(({ request, publication }) =>
+        this.transport.publish(PreparedEvent.from(request, createdAt), request.recipients, this.dedupe(publication)),
+      );
     if (persisted.length > 0) stored.push(this.store.persistAll(persisted).then(() => this.relay.committed()));
     await Promise.all(stored);
     this.metrics.eventsPublished(source, requests.length);

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { DataSource, EntityManager, In, QueryFailedError, Repository } from 'typeorm';
+import { Notification } from '../inbox/notification.entity.js';
 import { HubConfig } from '../config/config.js';
 import { Transactions } from '../database/transactions.js';
 import { insertRows } from '../database/insert-rows.js';
@@ -28,12 +29,14 @@ export class PersistedEventStore {
    * reads, the outbox relay, comments).
    */
   private readonly groups: GroupCommit<PersistedEvent, boolean>;
+  private readonly notifications: Repository<Notification>;
 
   constructor(
     private readonly transactions: Transactions,
     dataSource: DataSource,
     config: HubConfig,
   ) {
+    this.notifications = dataSource.getRepository(Notification);
     const parallel = dataSource.options.type === 'postgres' ? Math.max(1, Math.floor(config.databasePoolMax / 2)) : 1;
     this.groups = new GroupCommit(
       async (events) => {
@@ -97,9 +100,31 @@ export class PersistedEventStore {
     return this.groups.add(event);
   }
 
-  /** Stores the events in one transaction, in this order: a batch commits whole or not at all. */
+  /**
+   * Stores the events in one transaction, in this order: a batch commits
+   * whole or not at all. Those whose source key is stored already (a batch
+   * offered again under the same name) are left out; if one was stored
+   * meanwhile by a concurrent offer, the rest is tried once more.
+   */
   async persistAll(events: PersistedEvent[]): Promise<void> {
-    await this.groups.addAll(events);
+    const addFresh = async () => {
+      const fresh = await this.notStored(events);
+      if (fresh.length > 0) await this.groups.addAll(fresh);
+    };
+    try {
+      await addFresh();
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      await addFresh();
+    }
+  }
+
+  private async notStored(events: PersistedEvent[]): Promise<PersistedEvent[]> {
+    const keys = events.map((event) => event.sourceKey).filter((key): key is string => key !== undefined);
+    if (keys.length === 0) return events;
+    const stored = await this.notifications.find({ where: { sourceKey: In(keys) }, select: { sourceKey: true } });
+    const known = new Set(stored.map((row) => row.sourceKey));
+    return events.filter((event) => event.sourceKey === undefined || !known.has(event.sourceKey));
   }
 
   private async persistAlone(event: PersistedEvent): Promise<boolean> {

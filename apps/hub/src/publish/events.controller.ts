@@ -1,7 +1,8 @@
-import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBody, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { BearerAuthGuard, RequireScope } from '#herald/auth/guards';
-import { PUBLISH_SCOPE } from '#herald/auth/principal';
+import { Body, Controller, Headers, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { ApiAcceptedResponse, ApiBody, ApiHeader, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { BearerAuthGuard, CurrentPrincipal, RequireScope } from '#herald/auth/guards';
+import { PUBLISH_SCOPE, type Principal } from '#herald/auth/principal';
 import {
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
@@ -30,6 +31,33 @@ export class BatchAccepted {
 
 export const BATCH_PATH = '/v1/events/batch';
 
+const IDEMPOTENCY_HEADER = 'idempotency-key';
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** The optional header, as the API document shows it. */
+const ApiIdempotencyKey = () =>
+  ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'names this publication: offered again with the same key by the same service, it is answered alike and ' +
+      'reaches no one a second time (persisted events: for as long as they are stored; live ones: for ' +
+      'IDEMPOTENCY_WINDOW_MS). 1-255 visible ASCII characters; anything else is a 400 naming Idempotency-Key.',
+    schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
+  });
+
+/**
+ * The name a publication is stored under: the publishing service and its
+ * Idempotency-Key, hashed to a fixed length (a source key column has room for
+ * it whatever the two are), so the same key from two services never clashes.
+ * @throws FieldError when the header is not 1-255 visible ASCII characters.
+ */
+function publicationOf(service: Principal, key: string | undefined): string | undefined {
+  if (key === undefined) return undefined;
+  if (!IDEMPOTENCY_KEY.test(key)) throw new FieldError('Idempotency-Key', 'must be 1-255 visible ASCII characters');
+  return `http:${createHash('sha256').update(`${service.sub}\n${key}`).digest('base64url')}`;
+}
+
 /** Where an event enters over HTTP. */
 @ApiTags('Publish')
 @Controller('v1/events')
@@ -50,15 +78,20 @@ export class EventsController {
   @ApiServiceToken(PUBLISH_SCOPE)
   @ApiBody({ schema: PUBLISH_REQUEST_SCHEMA })
   @ApiBodyErrors()
+  @ApiIdempotencyKey()
   @ApiAcceptedResponse({ type: PublishAccepted, description: 'stored: from now on no recipient can miss it' })
   @ApiError(503, 'only the event store could take the event (`persist: false`), and it is unavailable', {
     retryAfter: true,
     message: 'the event store (Redis) is unavailable: Connection is closed.',
   })
-  async publish(@Body() body: unknown): Promise<PublishAccepted> {
+  async publish(
+    @Body() body: unknown,
+    @Headers(IDEMPOTENCY_HEADER) key: string | undefined,
+    @CurrentPrincipal() service: Principal,
+  ): Promise<PublishAccepted> {
     const result = validatePublishRequest(body);
     if (!result.ok) throw new FieldError(result.field, result.message);
-    await this.intake.accept(result.value, 'http');
+    await this.intake.accept(result.value, 'http', undefined, publicationOf(service, key));
     return { accepted: result.value.recipients.length };
   }
 
@@ -77,15 +110,20 @@ export class EventsController {
   @ApiServiceToken(PUBLISH_SCOPE)
   @ApiBody({ schema: PUBLISH_BATCH_SCHEMA })
   @ApiBodyErrors(MAX_BATCH_BYTES)
+  @ApiIdempotencyKey()
   @ApiAcceptedResponse({ type: BatchAccepted, description: 'every event stored: from now on no recipient can miss them' })
   @ApiError(503, 'a `persist: false` event could not be stored, as the event store is unavailable; the others may have been', {
     retryAfter: true,
     message: 'the event store (Redis) is unavailable: Connection is closed.',
   })
-  async publishBatch(@Body() body: unknown): Promise<BatchAccepted> {
+  async publishBatch(
+    @Body() body: unknown,
+    @Headers(IDEMPOTENCY_HEADER) key: string | undefined,
+    @CurrentPrincipal() service: Principal,
+  ): Promise<BatchAccepted> {
     const result = validatePublishBatch(body);
     if (!result.ok) throw new FieldError(result.field, result.message);
-    await this.intake.acceptAll(result.value, 'http');
+    await this.intake.acceptAll(result.value, 'http', publicationOf(service, key));
     return { events: result.value.length, accepted: result.value.reduce((sum, event) => sum + event.recipients.length, 0) };
   }
 }

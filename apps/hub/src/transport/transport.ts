@@ -4,9 +4,12 @@ import type { Replay } from './replay.js';
 export interface PublishOptions {
   /**
    * Names this publication so that publishing it again (a retry after a
-   * crash) reaches no one a second time.
+   * crash, a publisher's retry with the same Idempotency-Key) reaches no one
+   * a second time, within `dedupeWindowMs` (the transport's own default when
+   * absent).
    */
   dedupeKey?: string;
+  dedupeWindowMs?: number;
   /** The ingress entry the event came from: settled with the event stored, and only then. */
   receipt?: IngressReceipt;
 }

@@ -1,6 +1,7 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { HubConfig } from '../../config/config.js';
 import type { PreparedEvent } from '../../events/stream-message.js';
+import { ExpiringKeys } from './expiring-keys.js';
 import { MemoryReplayLog } from './memory-replay-log.js';
 import type { Replay } from '../replay.js';
 import { DeliverySink, PublishOptions, Transport } from '../transport.js';
@@ -16,6 +17,7 @@ const MAX_SWEEP_INTERVAL_MS = 60_000;
 export class MemoryTransport extends Transport implements OnModuleInit, OnModuleDestroy {
   private sink?: DeliverySink;
   private sweeper?: NodeJS.Timeout;
+  private readonly seen = new ExpiringKeys();
 
   constructor(
     private readonly log: MemoryReplayLog,
@@ -26,16 +28,28 @@ export class MemoryTransport extends Transport implements OnModuleInit, OnModule
 
   onModuleInit(): void {
     const every = Math.min(Math.ceil(this.config.replayTtlMs / 4), MAX_SWEEP_INTERVAL_MS);
-    this.sweeper = setInterval(() => this.log.sweep(Date.now()), every).unref();
+    this.sweeper = setInterval(() => {
+      this.log.sweep(Date.now());
+      this.seen.sweep(Date.now());
+    }, every).unref();
   }
 
   onModuleDestroy(): void {
     clearInterval(this.sweeper);
   }
 
-  /** A dedupe key needs no memory here: a process that crashed took its deliveries with it. */
+  /**
+   * A dedupe key is remembered for its window (a publisher's retry); one
+   * without a window is a retry after a crash, which took this process's
+   * deliveries with it, so it needs no memory.
+   */
   async publish(event: PreparedEvent, recipients: readonly string[], options: PublishOptions = {}): Promise<void> {
-    const message = event.toMessage(this.log.nextId(Date.now()));
+    const now = Date.now();
+    if (options.dedupeKey !== undefined && options.dedupeWindowMs !== undefined) {
+      if (this.seen.has(options.dedupeKey, now)) return;
+      this.seen.add(options.dedupeKey, now + options.dedupeWindowMs);
+    }
+    const message = event.toMessage(this.log.nextId(now));
     for (const userId of recipients) {
       this.log.append(userId, message);
       this.sink?.deliver(userId, message);

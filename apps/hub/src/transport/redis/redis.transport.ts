@@ -60,7 +60,7 @@ export class RedisTransport extends Transport implements OnModuleInit {
    * acknowledged last.
    */
   async publish(event: PreparedEvent, recipients: readonly string[], options: PublishOptions = {}): Promise<void> {
-    const { dedupeKey, receipt } = options;
+    const { dedupeKey, dedupeWindowMs = DEDUPE_WINDOW_MS, receipt } = options;
     try {
       const groups = this.redis.topology.scriptGroups(recipients);
       if (receipt && this.redis.topology.oneSlot) {
@@ -71,7 +71,7 @@ export class RedisTransport extends Transport implements OnModuleInit {
       const dedupe = receipt
         ? { key: `ingress:${receipt.entryId}`, windowMs: Math.max(DEDUPE_WINDOW_MS, INGRESS_RECLAIMS * this.config.ingressClaimIdleMs) }
         : dedupeKey
-          ? { key: dedupeKey, windowMs: DEDUPE_WINDOW_MS }
+          ? { key: dedupeKey, windowMs: dedupeWindowMs }
           : undefined;
       await Promise.all(groups.map((group) => this.log.append(event, group, { dedupe })));
       await receipt?.ack();
