@@ -49,21 +49,38 @@ export class InboxService {
       .orderBy('i.notification_id', 'DESC')
       .limit(limit + 1);
     if (before !== null) page.andWhere('i.notification_id < :before', { before: decodeCursor(before) });
+    // The unread count in the same statement as the page, so both see the
+    // same moment: counted apart, an item committed in between would be on
+    // the page but not in the count, and a page that loads the inbox after
+    // its live event has come would show that count for good. The count is a
+    // one-row table the page is joined to, so an empty page still has it.
+    const unread = this.dataSource
+      .createQueryBuilder(InboxItem, 'u')
+      .select('COUNT(*)', 'unread_count')
+      .where('u.user_id = :userId AND u.read_at IS NULL', { userId });
     const query = this.dataSource
       .createQueryBuilder()
-      .select('n.id', 'id')
+      .select('c.unread_count', 'unread_count')
+      .addSelect('n.id', 'id')
       .addSelect('n.type', 'type')
       .addSelect('n.data', 'data')
       .addSelect('n.created_at', 'created_at')
       .addSelect('p.read_at', 'read_at')
-      .from(`(${page.getQuery()})`, 'p')
-      .innerJoin(Notification, 'n', 'n.id = p.notification_id')
-      .setParameters(page.getParameters())
+      .from(`(${unread.getQuery()})`, 'c')
+      .leftJoin(`(${page.getQuery()})`, 'p', '1 = 1')
+      .leftJoin(Notification, 'n', 'n.id = p.notification_id')
+      .setParameters({ ...unread.getParameters(), ...page.getParameters() })
       .orderBy('p.notification_id', 'DESC');
-    const [rows, unreadCount] = await Promise.all([
-      query.getRawMany<{ id: string | number; type: string; data: string; created_at: string; read_at: string | null }>(),
-      this.unreadCount(userId),
-    ]);
+    const result = await query.getRawMany<{
+      unread_count: string | number;
+      id: string | number | null;
+      type: string;
+      data: string;
+      created_at: string;
+      read_at: string | null;
+    }>();
+    const unreadCount = Number(result[0].unread_count);
+    const rows = result.filter((row) => row.id !== null);
     const items = rows.slice(0, limit).map((row) => ({
       id: String(row.id),
       type: row.type,
