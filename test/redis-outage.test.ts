@@ -119,6 +119,16 @@ describe('Redis outage: two hubs on one Redis that is killed and restarted on th
     expect(batch.status).toBe(503);
     expect(batch.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(await batch.json()).toEqual(expect.objectContaining({ statusCode: 503, message: expect.any(String) }));
+    // Marking an item read only needs the database: it is stored and answered 204; only
+    // the inbox.read event to alice's other tabs is skipped (they read the badge on their next load).
+    const asAlice = { authorization: `Bearer ${userToken('alice')}` };
+    const inbox = (await (await fetch(`${b.url}/v1/notifications`, { headers: asAlice })).json()) as { items: { id: string; type: string; readAt: string | null }[] };
+    const kept = inbox.items.find((item) => item.type === 'kept.in.outbox')!;
+    expect((await fetch(`${b.url}/v1/notifications/${kept.id}/read`, { method: 'POST', headers: asAlice })).status).toBe(204);
+    expect((await fetch(`${b.url}/v1/notifications/read-all`, { method: 'POST', headers: asAlice })).status).toBe(204);
+    const after = (await (await fetch(`${b.url}/v1/notifications`, { headers: asAlice })).json()) as { items: { id: string; readAt: string | null }[]; unreadCount: number };
+    expect(after.items.find((item) => item.id === kept.id)?.readAt).toEqual(expect.any(String));
+    expect(after.unreadCount).toBe(0);
     expect(Date.now() - killedAt).toBeLessThan(DETECT_MS + 2000);
 
     // A new stream gets 503 JSON with Retry-After, not a stream.

@@ -1,8 +1,8 @@
-import { Injectable, NotFoundException } from '@nestjs/common';
+import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { DataSource, IsNull } from 'typeorm';
 import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
-import { FieldError } from '../errors/errors.js';
+import { FieldError, UnavailableError } from '../errors/errors.js';
 import { INBOX_READ_EVENT } from '../events/event-types.js';
 import { PreparedEvent } from '../events/stream-message.js';
 import { Transport } from '../transport/transport.js';
@@ -32,6 +32,8 @@ export interface InboxPage {
  */
 @Injectable()
 export class InboxService {
+  private readonly logger = new Logger(InboxService.name);
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
@@ -117,9 +119,20 @@ export class InboxService {
     return this.dataSource.getRepository(InboxItem).countBy({ userId, readAt: IsNull() });
   }
 
+  /**
+   * Tells the user's other tabs, best effort: the read state is stored
+   * already, so a transport that cannot take the event (Redis is away) must
+   * not turn the answer into an error the client would retry. The tabs read
+   * the count on their next inbox load.
+   */
   private async announce(userId: string, what: Record<string, unknown>): Promise<void> {
     const data = { ...what, unreadCount: await this.unreadCount(userId) };
-    await this.transport.publish(PreparedEvent.from({ type: INBOX_READ_EVENT, data }, new Date()), [userId]);
+    try {
+      await this.transport.publish(PreparedEvent.from({ type: INBOX_READ_EVENT, data }, new Date()), [userId]);
+    } catch (err) {
+      if (!(err instanceof UnavailableError)) throw err;
+      this.logger.warn(`inbox.read not sent to ${userId}'s streams: ${err.message}`);
+    }
   }
 }
 
