@@ -262,7 +262,7 @@ describe('GET /v1/stream', () => {
     expect(envelope(await nextEvent(newer.stream)).data).toEqual({ n: 2 });
   });
 
-  it('answers a stream past STREAMS_PER_USER_MAX with 429 JSON, and accepts one again once a stream closes', async () => {
+  it('answers a stream past STREAMS_PER_USER_MAX with 429 JSON and Retry-After, and accepts one again once a stream closes', async () => {
     const user = newUser('alice');
     const first = await subscribeReady(hub, user);
     await subscribeReady(hub, user);
@@ -270,6 +270,7 @@ describe('GET /v1/stream', () => {
     const refused = await subscribe(hub, user);
     expect(refused.response.status).toBe(429);
     expect(refused.response.headers.get('content-type')).toMatch(/^application\/json\b/);
+    expect(refused.response.headers.get('retry-after')).toBe('3');
     expect(await refused.response.json()).toMatchObject({ statusCode: 429 });
     await subscribeReady(hub, newUser('bob')); // the cap is per user
 

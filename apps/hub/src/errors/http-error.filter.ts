@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { redactUrl } from '#herald/auth/credentials';
 import { requestIdOf } from '../logging/logger.js';
-import { UnavailableError } from './errors.js';
+import { isRetryLater } from './errors.js';
 
 /** What the router says of a path no route has: `Cannot GET /v1/nowhere?…`. */
 const ROUTER_NOT_FOUND = /^Cannot [A-Z]+ \//;
@@ -41,6 +41,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       response.end();
       return;
     }
+    if (isRetryLater(exception)) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
     if (exception instanceof HttpException && exception.getStatus() < 500) {
       const body = normalise(exception);
       // The router's 404 names the URL as sent, query included: it may hold a token or a ticket.
@@ -51,9 +52,6 @@ export class HttpErrorFilter implements ExceptionFilter {
       return;
     }
     if (exception instanceof HttpException) {
-      if (exception instanceof UnavailableError) {
-        response.setHeader('Retry-After', String(exception.retryAfterSeconds));
-      }
       response.status(exception.getStatus()).json({ ...normalise(exception), requestId: requestIdOf(request) });
       return;
     }

@@ -56,7 +56,8 @@ export class StreamController {
     message: 'Last-Event-ID: is not an event id of this hub',
     details: { field: 'Last-Event-ID' },
   })
-  @ApiError(429, 'the user already has STREAMS_PER_USER_MAX open streams', {
+  @ApiError(429, 'the user already has STREAMS_PER_USER_MAX open streams; a place frees when one closes', {
+    retryAfter: true,
     message: 'user already has 8 open streams (STREAMS_PER_USER_MAX)',
   })
   @ApiError(503, 'this instance is shutting down, holds STREAMS_MAX streams, or cannot reach its event store', {

@@ -1,13 +1,13 @@
-import { HttpException, HttpStatus, Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { HubConfig } from '../config/config.js';
 import type { StreamMessage } from '../events/stream-message.js';
-import { UnavailableError } from '../errors/errors.js';
+import { StreamLimitError, UnavailableError } from '../errors/errors.js';
 import { compareEventIds } from '#herald/contracts/event-id';
 import { DeliverySink, Transport } from '../transport/transport.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
 import type { Replay } from '../transport/replay.js';
-import { Connection } from './connection.js';
+import { Connection, RETRY_MS } from './connection.js';
 import { ExpiryWheel } from './expiry-wheel.js';
 import { StreamCounter } from '../transport/stream-counter.js';
 
@@ -66,13 +66,10 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
       else this.admitting.set(userId, left);
     }
     if (!admitted) {
-      throw new HttpException(
-        {
-          statusCode: 429,
-          error: 'Too Many Requests',
-          message: `user already has ${this.config.streamsPerUserMax} open streams (STREAMS_PER_USER_MAX)`,
-        },
-        HttpStatus.TOO_MANY_REQUESTS,
+      // Retry as EventSource would: a place frees when one of the user's streams closes.
+      throw new StreamLimitError(
+        `user already has ${this.config.streamsPerUserMax} open streams (STREAMS_PER_USER_MAX)`,
+        RETRY_MS / 1000,
       );
     }
     return this.add(userId, expiresAt, response);
