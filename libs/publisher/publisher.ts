@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { MAX_ENVELOPE_BYTES, PublishRequest, validatePublishRequest } from '#herald/contracts/envelope';
+import { MAX_ENVELOPE_BYTES, PublishRequest, validatePublishRequest, Validation } from '#herald/contracts/envelope';
 
 /** A publish request as a caller writes it: `data` and `persist` may be left out. */
 export type PublishInput = Pick<PublishRequest, 'type' | 'recipients'> & Partial<Pick<PublishRequest, 'data' | 'persist'>>;
@@ -38,12 +38,16 @@ export class HeraldPublisher {
 
   /** @returns the ingress entry id. @throws PublishRejected for an invalid request. */
   async publish(input: PublishInput): Promise<string> {
-    const result = validatePublishRequest(input);
-    if (!result.ok) throw new PublishRejected(result.field, result.message);
-    const envelope = JSON.stringify(result.value);
-    if (Buffer.byteLength(envelope) > MAX_ENVELOPE_BYTES) {
-      throw new PublishRejected('body', `larger than ${MAX_ENVELOPE_BYTES} bytes`);
-    }
+    const envelope = JSON.stringify(validated(validatePublishRequest(input), MAX_ENVELOPE_BYTES));
     return (await this.redis.xadd(this.stream, '*', 'envelope', envelope))!;
   }
+}
+
+/** The validated value, or the field it fails on as a PublishRejected; over `maxBytes` as JSON, `body`. */
+export function validated<T>(result: Validation<T>, maxBytes?: number): T {
+  if (!result.ok) throw new PublishRejected(result.field, result.message);
+  if (maxBytes !== undefined && Buffer.byteLength(JSON.stringify(result.value)) > maxBytes) {
+    throw new PublishRejected('body', `larger than ${maxBytes} bytes`);
+  }
+  return result.value;
 }
