@@ -2,10 +2,10 @@ import { Redis } from 'ioredis';
 import { spawn, ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HeraldPublisher, PublishRejected } from './publisher.js';
+import { HeraldIngressPublisher, PublishRejected } from './publisher.js';
 
 // A real redis-server of its own, so the entries it writes can be read back exactly.
-describe('HeraldPublisher', () => {
+describe('HeraldIngressPublisher', () => {
   let server: ChildProcess;
   let redis: Redis;
 
@@ -29,7 +29,7 @@ describe('HeraldPublisher', () => {
   });
 
   it('adds the normalised envelope to the ingress stream', async () => {
-    const id = await new HeraldPublisher(redis).publish({ type: 'comment.created', recipients: ['alice', 'alice'] });
+    const id = await new HeraldIngressPublisher(redis).publish({ type: 'comment.created', recipients: ['alice', 'alice'] });
     const [[entryId, fields]] = await redis.xrange('herald:ingress', id, id);
     expect(entryId).toBe(id);
     expect(fields[0]).toBe('envelope');
@@ -37,7 +37,7 @@ describe('HeraldPublisher', () => {
   });
 
   it('uses the hub prefix it is given', async () => {
-    const id = await new HeraldPublisher(redis, { prefix: 'other:' }).publish({ type: 'x', recipients: ['bob'] });
+    const id = await new HeraldIngressPublisher(redis, { prefix: 'other:' }).publish({ type: 'x', recipients: ['bob'] });
     expect(await redis.xrange('other:ingress', id, id)).toHaveLength(1);
   });
 
@@ -47,7 +47,7 @@ describe('HeraldPublisher', () => {
     ['body', { type: 'x', recipients: ['alice'], data: { blob: 'x'.repeat(70_000) } }],
   ])('refuses a request with a bad %s and writes nothing', async (field, input) => {
     const before = await redis.xlen('herald:ingress');
-    const attempt = new HeraldPublisher(redis).publish(input);
+    const attempt = new HeraldIngressPublisher(redis).publish(input);
     await expect(attempt).rejects.toBeInstanceOf(PublishRejected);
     await expect(attempt).rejects.toMatchObject({ field });
     expect(await redis.xlen('herald:ingress')).toBe(before);

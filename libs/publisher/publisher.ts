@@ -26,7 +26,7 @@ export interface PublisherOptions {
  * same validation as the hub's runs first, so a bad request fails here, at
  * the caller, instead of in the dead-letter stream.
  */
-export class HeraldPublisher {
+export class HeraldIngressPublisher {
   private readonly stream: string;
 
   constructor(

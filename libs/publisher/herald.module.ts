@@ -1,0 +1,79 @@
+import { DynamicModule, InjectionToken, Module, ModuleMetadata } from '@nestjs/common';
+import type { Cluster, Redis } from 'ioredis';
+import { HeraldHttpPublisher, HttpPublisherOptions } from './http-publisher.js';
+import { HeraldIngressPublisher, PublishInput, PublisherOptions } from './publisher.js';
+
+/** Over HTTP (`url` and a service `token`), or into the Redis ingress (`redis`). */
+export type HeraldModuleOptions = HttpPublisherOptions | ({ redis: Redis | Cluster } & PublisherOptions);
+
+/**
+ * What a Nest service injects to publish, whichever way the module was
+ * configured: `constructor(private readonly herald: HeraldPublisher) {}`, then
+ * `await this.herald.publish({ type, recipients, data })`.
+ */
+export abstract class HeraldPublisher {
+  /** Resolves once the hub (or the ingress) has the event. @throws PublishRejected for an invalid one. */
+  abstract publish(input: PublishInput): Promise<void>;
+}
+
+class OverHttp extends HeraldPublisher {
+  constructor(private readonly client: HeraldHttpPublisher) {
+    super();
+  }
+
+  async publish(input: PublishInput): Promise<void> {
+    await this.client.publish(input);
+  }
+}
+
+class IntoIngress extends HeraldPublisher {
+  constructor(private readonly client: HeraldIngressPublisher) {
+    super();
+  }
+
+  async publish(input: PublishInput): Promise<void> {
+    await this.client.publish(input);
+  }
+}
+
+function publisherFor(options: HeraldModuleOptions): HeraldPublisher {
+  return 'redis' in options
+    ? new IntoIngress(new HeraldIngressPublisher(options.redis, options))
+    : new OverHttp(new HeraldHttpPublisher(options));
+}
+
+export interface HeraldModuleAsyncOptions {
+  imports?: ModuleMetadata['imports'];
+  inject?: InjectionToken[];
+  useFactory: (...args: never[]) => HeraldModuleOptions | Promise<HeraldModuleOptions>;
+}
+
+/** Makes `HeraldPublisher` injectable everywhere in a Nest app (a global module). */
+@Module({})
+export class HeraldModule {
+  static forRoot(options: HeraldModuleOptions): DynamicModule {
+    return {
+      module: HeraldModule,
+      global: true,
+      providers: [{ provide: HeraldPublisher, useValue: publisherFor(options) }],
+      exports: [HeraldPublisher],
+    };
+  }
+
+  /** Options from other providers, e.g. `inject: [ConfigService]`. */
+  static forRootAsync(options: HeraldModuleAsyncOptions): DynamicModule {
+    return {
+      module: HeraldModule,
+      global: true,
+      imports: options.imports ?? [],
+      providers: [
+        {
+          provide: HeraldPublisher,
+          inject: options.inject ?? [],
+          useFactory: async (...args: never[]) => publisherFor(await options.useFactory(...args)),
+        },
+      ],
+      exports: [HeraldPublisher],
+    };
+  }
+}

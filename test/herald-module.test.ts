@@ -1,0 +1,96 @@
+// HeraldModule from libs/publisher in a Nest app of its own: a service that
+// injects HeraldPublisher publishes with one call, over HTTP to a real hub or
+// into its Redis ingress, configured by forRoot or forRootAsync.
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Redis } from 'ioredis';
+import { HeraldModule, HeraldModuleOptions, HeraldPublisher } from '../libs/publisher/herald.module.js';
+import { PublishRejected } from '../libs/publisher/publisher.js';
+import { startHub, TestHub } from './support/hub.js';
+import { RedisServer, startRedis } from './support/processes.js';
+import { openRaw, RawStream } from './support/sse.js';
+import { newUser } from './support/users.js';
+import { waitFor } from './support/wait.js';
+
+/** A service of the app that uses Herald: it only knows HeraldPublisher. */
+@Injectable()
+class CommentNotifier {
+  constructor(private readonly herald: HeraldPublisher) {}
+
+  commented(postAuthor: string, postId: string): Promise<void> {
+    return this.herald.publish({ type: 'comment.created', recipients: [postAuthor], data: { postId } });
+  }
+}
+
+/** Where forRootAsync gets its options from, as an app's config service would give them. */
+const SETTINGS = 'SETTINGS';
+
+async function appWith(herald: ReturnType<typeof HeraldModule.forRoot>) {
+  @Module({ imports: [herald], providers: [CommentNotifier] })
+  class AppModule {}
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  return { app, notifier: app.get(CommentNotifier) };
+}
+
+describe('HeraldModule', () => {
+  let redis: RedisServer;
+  let hub: TestHub;
+  const streams: RawStream[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    hub = await startHub({ REDIS_URL: redis.url, HEARTBEAT_MS: '3600000' });
+    await waitFor('the hub to be ready on its Redis', async () => (await fetch(`${hub.url}/health/ready`)).status === 200);
+  });
+  afterEach(() => streams.splice(0).forEach((stream) => stream.close()));
+  afterAll(async () => {
+    await hub?.close();
+    await redis?.stop();
+  });
+
+  async function subscribe(user: string): Promise<RawStream> {
+    const stream = await openRaw(`${hub.url}/v1/stream?access_token=${hub.userToken(user)}`);
+    streams.push(stream);
+    expect((await stream.next(3000)).event).toBe('ready');
+    return stream;
+  }
+
+  it.each<[string, () => HeraldModuleOptions]>([
+    ['over HTTP', () => ({ url: hub.url, token: hub.serviceToken() })],
+    ['into the Redis ingress', () => ({ redis: new Redis(redis.url) })],
+  ])('forRoot, %s: an injected HeraldPublisher publishes with one call', async (_how, options) => {
+    const alice = newUser('alice');
+    const stream = await subscribe(alice);
+    const settings = options();
+    const { app, notifier } = await appWith(HeraldModule.forRoot(settings));
+    try {
+      await notifier.commented(alice, '42');
+      const frame = await stream.next(5000);
+      expect(frame.event).toBe('comment.created');
+      expect(JSON.parse(frame.data!)).toMatchObject({ type: 'comment.created', data: { postId: '42' } });
+      await expect(app.get(HeraldPublisher).publish({ type: 'ready', recipients: [alice] })).rejects.toThrow(PublishRejected);
+    } finally {
+      await app.close();
+      if ('redis' in settings) settings.redis.disconnect();
+    }
+  });
+
+  it('forRootAsync: options from another provider', async () => {
+    const bob = newUser('bob');
+    const stream = await subscribe(bob);
+    @Module({ providers: [{ provide: SETTINGS, useValue: { hubUrl: hub.url, token: hub.serviceToken() } }], exports: [SETTINGS] })
+    class SettingsModule {}
+    const herald = HeraldModule.forRootAsync({
+      imports: [SettingsModule],
+      inject: [SETTINGS],
+      useFactory: (settings: { hubUrl: string; token: string }) => ({ url: settings.hubUrl, token: settings.token }),
+    });
+    const { app, notifier } = await appWith(herald);
+    try {
+      await notifier.commented(bob, '7');
+      expect((await stream.next(5000)).event).toBe('comment.created');
+    } finally {
+      await app.close();
+    }
+  });
+});
