@@ -12,14 +12,29 @@ import { openRaw, RawStream } from './support/sse.js';
 import { newUser } from './support/users.js';
 import { waitFor } from './support/wait.js';
 
-/** A service of the app that uses Herald: it only knows HeraldPublisher. */
+/** The app's events and their data: publishing anything else does not compile. */
+interface AppEvents {
+  'comment.created': { postId: string };
+  'post.liked': { postId: string; by: string };
+}
+
+/** A service of the app that uses Herald: it only knows HeraldPublisher, typed with its events. */
 @Injectable()
 class CommentNotifier {
-  constructor(private readonly herald: HeraldPublisher) {}
+  constructor(private readonly herald: HeraldPublisher<AppEvents>) {}
 
   commented(postAuthor: string, postId: string): Promise<void> {
     return this.herald.publish({ type: 'comment.created', recipients: [postAuthor], data: { postId } });
   }
+}
+
+/** Checked by `npm run typecheck`, never run: what typed events refuse. */
+export function typedEventsRefuse(herald: HeraldPublisher<AppEvents>): void {
+  // @ts-expect-error an event type the app does not have
+  void herald.publish({ type: 'comment.deleted', recipients: ['alice'], data: { postId: '1' } });
+  // @ts-expect-error data of another event's shape
+  void herald.publish({ type: 'post.liked', recipients: ['alice'], data: { postId: '1' } });
+  void herald.publish({ type: 'post.liked', recipients: ['alice'], data: { postId: '1', by: 'bob' } });
 }
 
 /** Where forRootAsync gets its options from, as an app's config service would give them. */
@@ -68,7 +83,7 @@ describe('HeraldModule', () => {
       const frame = await stream.next(5000);
       expect(frame.event).toBe('comment.created');
       expect(JSON.parse(frame.data!)).toMatchObject({ type: 'comment.created', data: { postId: '42' } });
-      await expect(app.get(HeraldPublisher).publish({ type: 'ready', recipients: [alice] })).rejects.toThrow(PublishRejected);
+      await expect((app.get(HeraldPublisher) as HeraldPublisher).publish({ type: 'ready', recipients: [alice] })).rejects.toThrow(PublishRejected);
     } finally {
       await app.close();
       if ('redis' in settings) settings.redis.disconnect();

@@ -1,7 +1,7 @@
 import { DynamicModule, InjectionToken, Module, ModuleMetadata } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { HeraldHttpPublisher, HttpPublisherOptions } from './http-publisher.js';
-import { HeraldIngressPublisher, PublishInput, PublisherOptions } from './publisher.js';
+import { EventMap, HeraldIngressPublisher, PublishInput, PublisherOptions } from './publisher.js';
 
 /** Over HTTP (`url` and a service `token`), or into the Redis ingress (`redis`). */
 export type HeraldModuleOptions = HttpPublisherOptions | ({ redis: Redis | Cluster } & PublisherOptions);
@@ -9,11 +9,12 @@ export type HeraldModuleOptions = HttpPublisherOptions | ({ redis: Redis | Clust
 /**
  * What a Nest service injects to publish, whichever way the module was
  * configured: `constructor(private readonly herald: HeraldPublisher) {}`, then
- * `await this.herald.publish({ type, recipients, data })`.
+ * `await this.herald.publish({ type, recipients, data })`. Typed with the
+ * app's events: `HeraldPublisher<MyEvents>` (an EventMap).
  */
-export abstract class HeraldPublisher {
+export abstract class HeraldPublisher<Events extends object = EventMap> {
   /** Resolves once the hub (or the ingress) has the event. @throws PublishRejected for an invalid one. */
-  abstract publish(input: PublishInput): Promise<void>;
+  abstract publish(input: PublishInput<Events>): Promise<void>;
 }
 
 class OverHttp extends HeraldPublisher {

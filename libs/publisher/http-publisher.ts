@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_ENVELOPE_BYTES, validatePublishBatch, validatePublishRequest } from '#herald/contracts/envelope';
-import { PublishInput, PublishRejected, validated } from './publisher.js';
+import { EventMap, PublishInput, PublishRejected, validated } from './publisher.js';
 
 export interface HttpPublisherOptions {
   /** The hub's base URL, e.g. `http://herald:3000`. */
@@ -40,7 +40,7 @@ export class PublishFailed extends Error {
  * call carries an Idempotency-Key, so a retry after a network error, a
  * timeout or a 5xx reaches every recipient once.
  */
-export class HeraldHttpPublisher {
+export class HeraldHttpPublisher<Events extends object = EventMap> {
   private readonly fetch: typeof fetch;
   private readonly retries: number;
   private readonly backoffMs: number;
@@ -54,14 +54,14 @@ export class HeraldHttpPublisher {
   }
 
   /** @returns how many distinct recipients the event was stored for. @throws PublishRejected, PublishFailed. */
-  async publish(input: PublishInput, options: PublishOptions = {}): Promise<number> {
+  async publish(input: PublishInput<Events>, options: PublishOptions = {}): Promise<number> {
     const body = validated(validatePublishRequest(input), MAX_ENVELOPE_BYTES);
     const answer = await this.post('/v1/events', body, options);
     return (answer as { accepted: number }).accepted;
   }
 
   /** Up to 500 events in one request, stored all or none. @returns `{events, accepted}`. @throws PublishRejected, PublishFailed. */
-  async publishBatch(inputs: PublishInput[], options: PublishOptions = {}): Promise<{ events: number; accepted: number }> {
+  async publishBatch(inputs: PublishInput<Events>[], options: PublishOptions = {}): Promise<{ events: number; accepted: number }> {
     const events = validated(validatePublishBatch({ events: inputs }));
     const answer = await this.post('/v1/events/batch', { events }, options);
     return answer as { events: number; accepted: number };

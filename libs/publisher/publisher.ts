@@ -1,8 +1,17 @@
 import type { Cluster, Redis } from 'ioredis';
 import { MAX_ENVELOPE_BYTES, PublishRequest, validatePublishRequest, Validation } from '#herald/contracts/envelope';
 
+/**
+ * Event types mapped to the shape of their data, for typed publishing:
+ * `HeraldHttpPublisher<{ 'comment.created': { postId: string } }>` accepts
+ * that type with that data only. The default takes any type and any object.
+ */
+export type EventMap = Record<string, object>;
+
 /** A publish request as a caller writes it: `data` and `persist` may be left out. */
-export type PublishInput = Pick<PublishRequest, 'type' | 'recipients'> & Partial<Pick<PublishRequest, 'data' | 'persist'>>;
+export type PublishInput<Events extends object = EventMap> = {
+  [Type in keyof Events & string]: Pick<PublishRequest, 'recipients'> & { type: Type; data?: Events[Type]; persist?: boolean };
+}[keyof Events & string];
 
 /** The request was refused before it reached Redis; `field` names what is wrong. */
 export class PublishRejected extends Error {
@@ -26,7 +35,7 @@ export interface PublisherOptions {
  * same validation as the hub's runs first, so a bad request fails here, at
  * the caller, instead of in the dead-letter stream.
  */
-export class HeraldIngressPublisher {
+export class HeraldIngressPublisher<Events extends object = EventMap> {
   private readonly stream: string;
 
   constructor(
@@ -37,7 +46,7 @@ export class HeraldIngressPublisher {
   }
 
   /** @returns the ingress entry id. @throws PublishRejected for an invalid request. */
-  async publish(input: PublishInput): Promise<string> {
+  async publish(input: PublishInput<Events>): Promise<string> {
     const envelope = JSON.stringify(validated(validatePublishRequest(input), MAX_ENVELOPE_BYTES));
     return (await this.redis.xadd(this.stream, '*', 'envelope', envelope))!;
   }
