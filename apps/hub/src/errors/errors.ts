@@ -1,4 +1,5 @@
 import { BadRequestException, HttpException, HttpStatus } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
 
 /** 400 naming the field of the body (or query) that is wrong. */
 export class FieldError extends BadRequestException {
@@ -7,31 +8,24 @@ export class FieldError extends BadRequestException {
   }
 }
 
-/** An error whose answer says when to try again: the error filter sends its Retry-After header. */
-export interface RetryLater {
-  readonly retryAfterSeconds: number;
-}
-
-export function isRetryLater(error: unknown): error is RetryLater {
-  return typeof (error as Partial<RetryLater>)?.retryAfterSeconds === 'number';
-}
-
-/** 429 with a Retry-After header: the user holds as many streams as allowed; one frees when another closes. */
-export class StreamLimitError extends HttpException implements RetryLater {
+/**
+ * An error whose answer says when to try again: the error filter sends its
+ * Retry-After header, whatever the status (a 429 of a limit, a 503).
+ */
+export class RetryLaterError extends HttpException {
   constructor(
+    status: number,
     message: string,
     readonly retryAfterSeconds: number,
+    details: Record<string, unknown> = {},
   ) {
-    super({ statusCode: 429, error: 'Too Many Requests', message }, HttpStatus.TOO_MANY_REQUESTS);
+    super({ statusCode: status, error: STATUS_CODES[status], message, ...details }, status);
   }
 }
 
 /** 503 with a Retry-After header: this instance cannot take the request now, another may. */
-export class UnavailableError extends HttpException implements RetryLater {
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super({ statusCode: 503, error: 'Service Unavailable', message }, HttpStatus.SERVICE_UNAVAILABLE);
+export class UnavailableError extends RetryLaterError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(HttpStatus.SERVICE_UNAVAILABLE, message, retryAfterSeconds);
   }
 }

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { redactUrl } from '#herald/auth/credentials';
 import { requestIdOf } from '../logging/logger.js';
-import { isRetryLater } from './errors.js';
+import { RetryLaterError } from './errors.js';
 
 /** What the router says of a path no route has: `Cannot GET /v1/nowhere?…`. */
 const ROUTER_NOT_FOUND = /^Cannot [A-Z]+ \//;
@@ -41,7 +41,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       response.end();
       return;
     }
-    if (isRetryLater(exception)) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    if (exception instanceof RetryLaterError) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
     if (exception instanceof HttpException && exception.getStatus() < 500) {
       const body = normalise(exception);
       // The router's 404 names the URL as sent, query included: it may hold a token or a ticket.

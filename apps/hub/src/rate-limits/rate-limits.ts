@@ -2,7 +2,6 @@ import {
   applyDecorators,
   CanActivate,
   ExecutionContext,
-  HttpException,
   HttpStatus,
   Injectable,
   Logger,
@@ -10,10 +9,11 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { principalOf } from '#herald/auth/guards';
 import { HubConfig } from '../config/config.js';
 import { ApiError } from '../errors/error-response.js';
+import { RetryLaterError } from '../errors/errors.js';
 import { RateLimitStore } from '../transport/rate-limit.store.js';
 
 /** The limits, each counted per caller over RATE_LIMIT_WINDOW_MS; a limit of 0 is off. */
@@ -53,15 +53,11 @@ export class RateLimitGuard implements CanActivate {
       const window = await this.hitOrPass(`${name}:${caller}`);
       if (window.hits <= allowed) continue;
       const retryAfter = Math.max(1, Math.ceil(window.resetInMs / 1000));
-      context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
-      throw new HttpException(
-        {
-          statusCode: 429,
-          error: 'Too Many Requests',
-          message: `rate limit: at most ${allowed} ${what} per ${this.config.rateLimitWindowMs / 1000} s per ${per}; retry in ${retryAfter} s`,
-          limit: name,
-        },
+      throw new RetryLaterError(
         HttpStatus.TOO_MANY_REQUESTS,
+        `rate limit: at most ${allowed} ${what} per ${this.config.rateLimitWindowMs / 1000} s per ${per}; retry in ${retryAfter} s`,
+        retryAfter,
+        { limit: name },
       );
     }
     return true;

@@ -1,8 +1,8 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { HttpStatus, Injectable, OnModuleInit } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { HubConfig } from '../config/config.js';
 import type { StreamMessage } from '../events/stream-message.js';
-import { StreamLimitError, UnavailableError } from '../errors/errors.js';
+import { RetryLaterError, UnavailableError } from '../errors/errors.js';
 import { compareEventIds } from '#herald/contracts/event-id';
 import { DeliverySink, Transport } from '../transport/transport.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
@@ -67,7 +67,8 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     }
     if (!admitted) {
       // Retry as EventSource would: a place frees when one of the user's streams closes.
-      throw new StreamLimitError(
+      throw new RetryLaterError(
+        HttpStatus.TOO_MANY_REQUESTS,
         `user already has ${this.config.streamsPerUserMax} open streams (STREAMS_PER_USER_MAX)`,
         RETRY_MS / 1000,
       );
