@@ -45,6 +45,6 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     if (entry.deliveries > MAX_DELIVERIES) {
       return this.source.deadLetter(entry, `failed ${entry.deliveries - 1} times; last attempt abandoned`);
     }
-    await this.intake.accept(result.value, 'ingress', entry.receipt);
+    await this.intake.accept(result.value, 'ingress', { receipt: entry.receipt });
   }
 }

@@ -53,7 +53,7 @@ describe('Intake', () => {
   it('stores an ingress entry under its entry id, and settles the entry only once stored', async () => {
     const { intake, persisted } = newIntake();
     const entry = receipt('7-0');
-    await intake.accept(event(true), 'ingress', entry);
+    await intake.accept(event(true), 'ingress', { receipt: entry });
     expect(persisted[0].sourceKey).toBe('ingress:7-0');
     expect(entry.acked).toBe(1);
   });
@@ -61,7 +61,7 @@ describe('Intake', () => {
   it('settles a live ingress entry through the transport', async () => {
     const { intake, delivered } = newIntake();
     const entry = receipt();
-    await intake.accept(event(false), 'ingress', entry);
+    await intake.accept(event(false), 'ingress', { receipt: entry });
     expect(delivered).toHaveLength(2);
     expect(entry.acked).toBe(1);
   });
@@ -69,7 +69,7 @@ describe('Intake', () => {
   it('settles an entry stored before (a retry) without a second delivery', async () => {
     const { intake, kicks } = newIntake({ stored: false });
     const entry = receipt();
-    await intake.accept(event(true), 'ingress', entry);
+    await intake.accept(event(true), 'ingress', { receipt: entry });
     expect(kicks()).toBe(0);
     expect(entry.acked).toBe(1);
   });
@@ -77,7 +77,7 @@ describe('Intake', () => {
   it('leaves the entry unsettled, and counts nothing, when the event could not be stored', async () => {
     const { intake, metrics: hubMetrics } = newIntake({ storeFails: true });
     const entry = receipt();
-    await expect(intake.accept(event(true), 'ingress', entry)).rejects.toThrow('database is down');
+    await expect(intake.accept(event(true), 'ingress', { receipt: entry })).rejects.toThrow('database is down');
     expect(entry.acked).toBe(0);
     expect(await publishedFrom(hubMetrics, 'ingress')).toBe(0);
   });
@@ -85,7 +85,7 @@ describe('Intake', () => {
   it('counts each accepted event by where it came from', async () => {
     const { intake, metrics: hubMetrics } = newIntake();
     await intake.accept(event(false), 'http');
-    await intake.accept(event(true), 'ingress', receipt());
+    await intake.accept(event(true), 'ingress', { receipt: receipt() });
     intake.committed('comments', 1);
     intake.committed('comments', 0);
     expect(await publishedFrom(hubMetrics, 'http')).toBe(1);

@@ -28,13 +28,18 @@ export class Intake {
 
   /**
    * Resolves once the event is stored: from then on no recipient can miss it.
-   * @param receipt the ingress entry it came from: settled once the event is
-   *   stored, and the event is stored once however often the entry is offered.
-   * @param publication names the publication (a publisher's Idempotency-Key):
-   *   offered again, it reaches no one a second time (persisted: for as long
-   *   as it is stored; live: for IDEMPOTENCY_WINDOW_MS).
+   * @param origin.receipt the ingress entry it came from: settled once the
+   *   event is stored, and the event is stored once however often the entry
+   *   is offered.
+   * @param origin.publication names the publication (a publisher's
+   *   Idempotency-Key): offered again, it reaches no one a second time
+   *   (persisted: for as long as it is stored; live: for IDEMPOTENCY_WINDOW_MS).
    */
-  async accept(request: PublishRequest, source: EventSource, receipt?: IngressReceipt, publication?: string): Promise<void> {
+  async accept(
+    request: PublishRequest,
+    source: EventSource,
+    { receipt, publication }: { receipt?: IngressReceipt; publication?: string } = {},
+  ): Promise<void> {
     if (request.persist) {
       const stored = await this.store.persist({ ...request, sourceKey: receipt ? `ingress:${receipt.entryId}` : publication });
       if (stored) this.relay.committed();

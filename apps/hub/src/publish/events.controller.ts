@@ -1,4 +1,4 @@
-import { Body, Controller, Headers, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Headers, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { ApiAcceptedResponse, ApiBody, ApiHeader, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { BearerAuthGuard, CurrentPrincipal, RequireScope } from '#herald/auth/guards';
@@ -34,17 +34,27 @@ export const BATCH_PATH = '/v1/events/batch';
 const IDEMPOTENCY_HEADER = 'idempotency-key';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** The optional header, as the API document shows it. */
-const ApiIdempotencyKey = () =>
-  ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description:
-      'names this publication: offered again with the same key by the same service, it is answered alike and ' +
-      'reaches no one a second time (persisted events: for as long as they are stored; live ones: for ' +
-      'IDEMPOTENCY_WINDOW_MS). 1-255 visible ASCII characters; anything else is a 400 naming Idempotency-Key.',
-    schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
-  });
+/**
+ * What both ways to publish share: 202 once stored, a service token with the
+ * publish scope, and the optional Idempotency-Key header, as the API document
+ * shows them.
+ */
+const PublishRoute = () =>
+  applyDecorators(
+    HttpCode(202),
+    UseGuards(BearerAuthGuard),
+    RequireScope(PUBLISH_SCOPE),
+    ApiServiceToken(PUBLISH_SCOPE),
+    ApiHeader({
+      name: 'Idempotency-Key',
+      required: false,
+      description:
+        'names this publication: offered again with the same key by the same service, it is answered alike and ' +
+        'reaches no one a second time (persisted events: for as long as they are stored; live ones: for ' +
+        'IDEMPOTENCY_WINDOW_MS). 1-255 visible ASCII characters; anything else is a 400 naming Idempotency-Key.',
+      schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
+    }),
+  );
 
 /**
  * The name a publication is stored under: the publishing service and its
@@ -66,19 +76,15 @@ export class EventsController {
 
   /** 202 once the intake has stored the event: no recipient can miss it from then on. */
   @Post()
-  @HttpCode(202)
-  @UseGuards(BearerAuthGuard)
-  @RequireScope(PUBLISH_SCOPE)
+  @PublishRoute()
   @ApiOperation({
     summary: 'Publish an event to users',
     description:
       'Delivered to every open stream of each recipient, on every instance, as an event of the given type; ' +
       'a recipient who is offline gets it on reconnecting (replay), and with `persist` it is in their inbox too.',
   })
-  @ApiServiceToken(PUBLISH_SCOPE)
   @ApiBody({ schema: PUBLISH_REQUEST_SCHEMA })
   @ApiBodyErrors()
-  @ApiIdempotencyKey()
   @ApiAcceptedResponse({ type: PublishAccepted, description: 'stored: from now on no recipient can miss it' })
   @ApiError(503, 'only the event store could take the event (`persist: false`), and it is unavailable', {
     retryAfter: true,
@@ -91,15 +97,13 @@ export class EventsController {
   ): Promise<PublishAccepted> {
     const result = validatePublishRequest(body);
     if (!result.ok) throw new FieldError(result.field, result.message);
-    await this.intake.accept(result.value, 'http', undefined, publicationOf(service, key));
+    await this.intake.accept(result.value, 'http', { publication: publicationOf(service, key) });
     return { accepted: result.value.recipients.length };
   }
 
   /** Many events in one request: what a request costs the hub is paid once for them all. */
   @Post('batch')
-  @HttpCode(202)
-  @UseGuards(BearerAuthGuard)
-  @RequireScope(PUBLISH_SCOPE)
+  @PublishRoute()
   @ApiOperation({
     summary: 'Publish many events in one request',
     description:
@@ -107,10 +111,8 @@ export class EventsController {
       'All or nothing: one invalid event refuses the batch, naming it (`events[3].type`). Each recipient gets the ' +
       'events in batch order among those with the same `persist`; the persisted ones commit in one transaction.',
   })
-  @ApiServiceToken(PUBLISH_SCOPE)
   @ApiBody({ schema: PUBLISH_BATCH_SCHEMA })
   @ApiBodyErrors(MAX_BATCH_BYTES)
-  @ApiIdempotencyKey()
   @ApiAcceptedResponse({ type: BatchAccepted, description: 'every event stored: from now on no recipient can miss them' })
   @ApiError(503, 'a `persist: false` event could not be stored, as the event store is unavailable; the others may have been', {
     retryAfter: true,
