@@ -17,18 +17,9 @@ export abstract class HeraldPublisher<Events extends object = EventMap> {
   abstract publish(input: PublishInput<Events>): Promise<void>;
 }
 
-class OverHttp extends HeraldPublisher {
-  constructor(private readonly client: HeraldHttpPublisher) {
-    super();
-  }
-
-  async publish(input: PublishInput): Promise<void> {
-    await this.client.publish(input);
-  }
-}
-
-class IntoIngress extends HeraldPublisher {
-  constructor(private readonly client: HeraldIngressPublisher) {
+/** Either client behind the one injectable: each resolves once the event is taken. */
+class Delegating extends HeraldPublisher {
+  constructor(private readonly client: { publish(input: PublishInput): Promise<unknown> }) {
     super();
   }
 
@@ -38,9 +29,7 @@ class IntoIngress extends HeraldPublisher {
 }
 
 function publisherFor(options: HeraldModuleOptions): HeraldPublisher {
-  return 'redis' in options
-    ? new IntoIngress(new HeraldIngressPublisher(options.redis, options))
-    : new OverHttp(new HeraldHttpPublisher(options));
+  return new Delegating('redis' in options ? new HeraldIngressPublisher(options.redis, options) : new HeraldHttpPublisher(options));
 }
 
 export interface HeraldModuleAsyncOptions {
