@@ -8,7 +8,7 @@ import { HeraldModule, HeraldModuleOptions, HeraldPublisher } from '../libs/publ
 import { PublishRejected } from '../libs/publisher/publisher.js';
 import { startHub, TestHub } from './support/hub.js';
 import { RedisServer, startRedis } from './support/processes.js';
-import { openRaw, RawStream } from './support/sse.js';
+import { openPastReady, RawStream } from './support/sse.js';
 import { newUser } from './support/users.js';
 import { waitFor } from './support/wait.js';
 
@@ -63,12 +63,7 @@ describe('HeraldModule', () => {
     await redis?.stop();
   });
 
-  async function subscribe(user: string): Promise<RawStream> {
-    const stream = await openRaw(`${hub.url}/v1/stream?access_token=${hub.userToken(user)}`);
-    streams.push(stream);
-    expect((await stream.next(3000)).event).toBe('ready');
-    return stream;
-  }
+  const subscribe = (user: string) => openPastReady(hub, streams, user);
 
   it.each<[string, () => HeraldModuleOptions]>([
     ['over HTTP', () => ({ url: hub.url, token: hub.serviceToken() })],

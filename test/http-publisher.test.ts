@@ -5,7 +5,7 @@
 import { HeraldHttpPublisher, PublishFailed } from '../libs/publisher/http-publisher.js';
 import { PublishRejected } from '../libs/publisher/publisher.js';
 import { startHub, TestHub } from './support/hub.js';
-import { openRaw, RawStream } from './support/sse.js';
+import { openPastReady, RawStream } from './support/sse.js';
 import { newUser } from './support/users.js';
 
 describe('HeraldHttpPublisher', () => {
@@ -18,12 +18,7 @@ describe('HeraldHttpPublisher', () => {
   afterEach(() => streams.splice(0).forEach((stream) => stream.close()));
   afterAll(() => hub.close());
 
-  async function subscribe(user: string): Promise<RawStream> {
-    const stream = await openRaw(`${hub.url}/v1/stream?access_token=${hub.userToken(user)}`);
-    streams.push(stream);
-    expect((await stream.next(3000)).event).toBe('ready');
-    return stream;
-  }
+  const subscribe = (user: string) => openPastReady(hub, streams, user);
 
   /** A fetch that counts its calls and lets a test break the first ones. */
   function faultyFetch(fault: (call: number, send: () => Promise<Response>) => Promise<Response>) {

@@ -2,11 +2,13 @@
 // token endpoint, credentials kept out of the logs, and start-up validation of
 // the environment by the real built app.
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { openRaw } from './support/sse.js';
 import { startHub, TestHub } from './support/hub.js';
+import { startHubProcess } from './support/processes.js';
 import { TEST_SECRET } from './support/tokens.js';
 import { waitFor } from './support/wait.js';
 
@@ -421,5 +423,20 @@ describe('requests Node refuses before any route: JSON too', () => {
 
   it('still serves the next connection', async () => {
     expect((await fetch(`${hub.url}/health/live`)).status).toBe(200);
+  });
+});
+
+describe('the listen backlog (the built hub)', () => {
+  it('is 4096 (or the kernel cap, net.core.somaxconn): a reconnect storm does not overflow it', async () => {
+    const hub = await startHubProcess();
+    try {
+      const listener = spawnSync('ss', ['-Hltn', `sport = :${hub.port}`], { encoding: 'utf8' }).stdout.trim();
+      // State, Recv-Q, Send-Q: a listener's Send-Q is its backlog.
+      const backlog = Number(listener.split(/\s+/)[2]);
+      const cap = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+      expect(backlog).toBe(Math.min(4096, cap));
+    } finally {
+      await hub.kill();
+    }
   });
 });

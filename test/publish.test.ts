@@ -2,7 +2,7 @@
 // Every rejection names its field, and a rejected publish delivers nothing.
 import jwt from 'jsonwebtoken';
 import { gzipSync } from 'node:zlib';
-import { openRaw, RawStream, SseFrame } from './support/sse.js';
+import { openPastReady, RawStream, SseFrame } from './support/sse.js';
 import { startHub, TestHub } from './support/hub.js';
 import { TEST_SECRET } from './support/tokens.js';
 
@@ -41,14 +41,6 @@ function expectError(result: Answer, status: number, field?: string): void {
 
 /** The parsed `data` of an event frame. */
 const envelope = (frame: SseFrame) => JSON.parse(frame.data!) as Record<string, unknown>;
-
-/** A stream for `user`, past its ready event, kept in `streams` to be closed after the test. */
-async function openPastReady(hub: TestHub, streams: RawStream[], user: string): Promise<RawStream> {
-  const stream = await openRaw(`${hub.url}/v1/stream?access_token=${hub.userToken(user)}`);
-  streams.push(stream);
-  expect((await stream.next(3000)).event).toBe('ready');
-  return stream;
-}
 
 // ---------------------------------------------------------------- tests
 

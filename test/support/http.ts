@@ -37,7 +37,11 @@ export async function call(target: { url: string }, method: string, path: string
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const response = await fetch(`${target.url}${path}`, { method, headers, body });
+  return replyOf(await fetch(`${target.url}${path}`, { method, headers, body }));
+}
+
+/** A response read whole, as a Reply: its body parsed as JSON, as text when it is not JSON, undefined when empty. */
+export async function replyOf(response: Response): Promise<Reply> {
   const text = await response.text();
   let parsed: Json = text;
   try {

@@ -114,3 +114,11 @@ export async function openRaw(url: string, init: RequestInit = {}): Promise<RawS
     close: () => controller.abort(),
   };
 }
+
+/** `user`'s stream on `hub` (its token in the query), past its `ready`; kept in `streams` for the test to close. */
+export async function openPastReady(hub: { url: string; userToken(user: string): string }, streams: RawStream[], user: string): Promise<RawStream> {
+  const stream = await openRaw(`${hub.url}/v1/stream?access_token=${hub.userToken(user)}`);
+  streams.push(stream);
+  expect((await stream.next(3000)).event).toBe('ready');
+  return stream;
+}
