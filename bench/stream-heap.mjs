@@ -23,12 +23,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import jwt from 'jsonwebtoken';
+import { sleep } from './lib/clock.mjs';
+import { BENCH_ENV, isReady } from './lib/hub.mjs';
+import { canConnect, freePort, waitFor } from './lib/ports.mjs';
+import { rssKiB } from './lib/procstat.mjs';
+import { userToken } from './lib/tokens.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HUB_MAIN = path.join(ROOT, 'dist/apps/hub/src/main.js');
 const FLOOR_MAIN = path.join(ROOT, 'bench/floor-server.mjs');
-const SECRET = 'herald-stream-heap-secret-long-enough-for-production-0123456789';
 const SETTLE_MS = 3000;
 const OPEN_CONCURRENCY = 200;
 const OPEN_TIMEOUT_MS = 30_000;
@@ -45,7 +48,6 @@ const { values: opts } = parseArgs({
 const SMALL = Number(opts.small);
 const LARGE = Number(opts.large);
 const log = (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- the servers
 
@@ -66,47 +68,13 @@ process.on('SIGUSR2', () => {
 });
 `;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 async function startServer(kind) {
   const dir = mkdtempSync(path.join(tmpdir(), `stream-heap-${kind}-`));
   writeFileSync(path.join(dir, 'hook.cjs'), HOOK);
   const port = await freePort();
   const env = { PATH: process.env.PATH, PORT: String(port), STREAM_HEAP_DIR: dir };
-  if (kind === 'herald') {
-    Object.assign(env, {
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: SECRET,
-      RATE_LIMIT_STREAM_OPENS_PER_USER: '0',
-      RATE_LIMIT_STREAM_OPENS_PER_ADDRESS: '0',
-      STREAMS_PER_USER_MAX: '100',
-      STREAMS_MAX: '1000000',
-      STREAM_MAX_AGE_MS: '0',
-      SHUTDOWN_GRACE_MS: '1000',
-      SQLITE_PATH: path.join(dir, 'herald.sqlite'),
-    });
-  }
+  // The hub as the benchmark runs it (bench/lib/hub.mjs), with a SQLite file of its own.
+  if (kind === 'herald') Object.assign(env, BENCH_ENV, { SQLITE_PATH: path.join(dir, 'herald.sqlite') });
   const main = kind === 'herald' ? HUB_MAIN : FLOOR_MAIN;
   const child = spawn(process.execPath, ['--require', path.join(dir, 'hook.cjs'), main], {
     cwd: ROOT,
@@ -119,26 +87,9 @@ async function startServer(kind) {
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${kind} exited (${child.exitCode}): ${output}`);
-    if (await canConnect(port)) break;
-    if (Date.now() > deadline) throw new Error(`${kind} not listening within 30 s: ${output}`);
-    await sleep(100);
-  }
-  if (kind === 'herald') {
-    for (;;) {
-      try {
-        const response = await fetch(`http://127.0.0.1:${port}/health/ready`);
-        await response.arrayBuffer();
-        if (response.ok) break;
-      } catch {
-        // not yet
-      }
-      if (Date.now() > deadline) throw new Error(`herald not ready within 30 s: ${output}`);
-      await sleep(100);
-    }
-  }
+  const exited = () => (child.exitCode !== null ? `exited (${child.exitCode}): ${output}` : null);
+  await waitFor(() => canConnect(port), `${kind} on ${port}`, 30_000, exited);
+  if (kind === 'herald') await waitFor(() => isReady(`http://127.0.0.1:${port}`), `herald on ${port} ready`, 30_000, exited);
   let seq = 0;
   return {
     kind,
@@ -171,11 +122,6 @@ async function startServer(kind) {
   };
 }
 
-function rssKiB(pid) {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match[1]);
-}
-
 // ---------------------------------------------------------------- the streams
 
 /**
@@ -189,7 +135,7 @@ async function openStreams(server, first, count, sockets) {
   let failures = 0;
   const openOne = (i, attempt = 1) =>
     new Promise((resolve) => {
-      const token = jwt.sign({ sub: `heap-u${i}` }, SECRET, { algorithm: 'HS256', expiresIn: 6 * 3600 });
+      const token = userToken(`heap-u${i}`);
       const request = `GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`;
       const socket = net.connect(server.port, '127.0.0.1');
       let received = '';

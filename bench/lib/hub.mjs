@@ -27,7 +27,8 @@ export const BENCH_ENV = {
   SHUTDOWN_GRACE_MS: '1000',
 };
 
-async function ready(url) {
+/** Whether the hub at `url` answers its readiness probe with 200. */
+export async function isReady(url) {
   try {
     const response = await fetch(`${url}/health/ready`);
     await response.arrayBuffer();
@@ -52,7 +53,7 @@ export async function startHub({ cpu = 0, env = {} } = {}) {
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(() => ready(url), `hub on ${port}`, 20_000, () =>
+  await waitFor(() => isReady(url), `hub on ${port}`, 20_000, () =>
     child.exitCode !== null ? `exited (${child.exitCode}): ${output}` : null,
   );
   return {
