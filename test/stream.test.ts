@@ -172,7 +172,7 @@ describe('GET /v1/stream', () => {
     expect(headers.get('x-accel-buffering')).toBe('no');
 
     expect(first).toEqual({ id: '0', event: 'ready', retry: 3000, data: expect.any(String) });
-    expect(JSON.parse(first.data!)).toEqual({ userId: user, connectionId: expect.any(String) });
+    expect(JSON.parse(first.data!)).toEqual({ userId: user, connectionId: expect.any(String), topics: [] });
   });
 
   it('gives `ready` the id of the user\'s newest event, and each stream its own connectionId', async () => {

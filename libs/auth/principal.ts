@@ -5,6 +5,12 @@ export interface Principal {
   /** Expiry, in seconds since the epoch (the JWT `exp`). */
   readonly exp: number;
   readonly scopes: ReadonlySet<string>;
+  /**
+   * The token's `topics` claim: the topic patterns a user may follow, or a
+   * service may publish to. Absent: a user follows only public topics, a
+   * service publishes to any topic.
+   */
+  readonly topics?: readonly string[];
 }
 
 export const PUBLISH_SCOPE = 'events:publish';

@@ -1,20 +1,26 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
+import { isTopicPattern } from '#herald/contracts/topic';
 import { isUserId } from '#herald/contracts/user-id';
 import { AuthOptions } from './auth.options.js';
 import type { Principal } from './principal.js';
 
 const ALGORITHM = 'HS256';
+/** Patterns a token may list in its `topics` claim: more belong in a public prefix or a broader pattern. */
+export const MAX_TOPIC_PATTERNS = 256;
 
 interface Claims {
   sub?: unknown;
   exp?: unknown;
   scope?: unknown;
+  topics?: unknown;
 }
 
 export interface TokenClaims {
   sub: string;
   scope?: string;
+  /** Topic patterns (`post:*`, `team:7`): what a user may follow, or a service may publish to. */
+  topics?: readonly string[];
   /** Lifetime in seconds. */
   expiresIn: number;
 }
@@ -31,8 +37,8 @@ export class TokenService {
     this.maxLifetimeSeconds = options.maxLifetimeSeconds ?? 0;
   }
 
-  sign({ sub, scope, expiresIn }: TokenClaims): string {
-    return this.jwt.sign(scope ? { sub, scope } : { sub }, { algorithm: ALGORITHM, expiresIn });
+  sign({ sub, scope, topics, expiresIn }: TokenClaims): string {
+    return this.jwt.sign({ sub, ...(scope ? { scope } : {}), ...(topics ? { topics } : {}) }, { algorithm: ALGORITHM, expiresIn });
   }
 
   /**
@@ -66,7 +72,14 @@ export class TokenService {
     }
     if (!isUserId(claims.sub)) throw new UnauthorizedException('token sub is not a valid user id');
     const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
-    return { sub: claims.sub, exp: claims.exp, scopes: new Set(scopes) };
+    const principal = { sub: claims.sub, exp: claims.exp, scopes: new Set(scopes) };
+    if (claims.topics === undefined) return principal;
+    if (!isTopicPatternList(claims.topics)) {
+      throw new UnauthorizedException(
+        `token topics claim must be an array of up to ${MAX_TOPIC_PATTERNS} topic patterns (a topic, or a prefix ending in *)`,
+      );
+    }
+    return { ...principal, topics: claims.topics };
   }
 
   private readAlgorithm(token: string): string {
@@ -79,6 +92,10 @@ export class TokenService {
     if (!decoded?.header) throw new UnauthorizedException('token is malformed');
     return String(decoded.header.alg);
   }
+}
+
+export function isTopicPatternList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.length <= MAX_TOPIC_PATTERNS && value.every(isTopicPattern);
 }
 
 function describeJwtError(err: unknown): string {

@@ -2,6 +2,7 @@ import {
   MAX_BATCH_EVENTS,
   MAX_DATA_DEPTH,
   MAX_ENVELOPE_BYTES,
+  MAX_EVENT_TOPICS,
   MAX_RECIPIENTS,
   validatePublishBatch,
   validatePublishRequest,
@@ -20,13 +21,22 @@ describe('validatePublishRequest', () => {
   it('accepts a valid request, defaulting persist and de-duplicating recipients', () => {
     expect(validatePublishRequest({ ...good, recipients: ['alice', 'bob', 'alice'] })).toEqual({
       ok: true,
-      value: { type: 'comment.created', recipients: ['alice', 'bob'], data: { postId: '42' }, persist: true },
+      value: { type: 'comment.created', recipients: ['alice', 'bob'], topics: [], data: { postId: '42' }, persist: true },
     });
   });
 
   it(`accepts data nested ${MAX_DATA_DEPTH} levels deep, arrays counting as levels`, () => {
     expect(validatePublishRequest({ ...good, data: nested(MAX_DATA_DEPTH) }).ok).toBe(true);
     expect(validatePublishRequest({ ...good, data: { list: [nested(MAX_DATA_DEPTH - 2)] } }).ok).toBe(true);
+  });
+
+  it('accepts topics alone or with recipients, de-duplicated', () => {
+    expect(validatePublishRequest({ type: 'comment.added', topics: ['post:1', 'post:1'] })).toEqual({
+      ok: true,
+      value: { type: 'comment.added', recipients: [], topics: ['post:1'], data: {}, persist: true },
+    });
+    const both = validatePublishRequest({ ...good, topics: ['team:7'] });
+    expect(both.ok && [both.value.recipients, both.value.topics]).toEqual([['alice', 'bob'], ['team:7']]);
   });
 
   it('defaults data to an empty object', () => {
@@ -58,6 +68,14 @@ describe('validatePublishRequest', () => {
     [{ ...good, '': 1 }, '""'],
     [{ ...good, data: nested(MAX_DATA_DEPTH + 1) }, 'data'],
     [{ ...good, data: { list: [nested(MAX_DATA_DEPTH)] } }, 'data'],
+    [{ type: 'a' }, 'recipients'],
+    [{ type: 'a', topics: [] }, 'topics'],
+    [{ type: 'a', topics: 'post:1' }, 'topics'],
+    [{ type: 'a', topics: ['post:1', 'post 2'] }, 'topics[1]'],
+    [{ type: 'a', topics: ['post:*'] }, 'topics[0]'],
+    [{ type: 'a', topics: Array.from({ length: MAX_EVENT_TOPICS + 1 }, (_, i) => `t${i}`) }, 'topics'],
+    [{ ...good, topics: [''] }, 'topics[0]'],
+    [{ ...good, type: 'topics' }, 'type'],
   ])('rejects %j naming %s', (body, field) => {
     const result = validatePublishRequest(body);
     expect(result.ok).toBe(false);
@@ -72,8 +90,8 @@ describe('validatePublishBatch', () => {
     expect(validatePublishBatch({ events: [event('a'), { ...event('b', false), recipients: ['bob', 'bob'] }] })).toEqual({
       ok: true,
       value: [
-        { type: 'a', recipients: ['alice'], data: {}, persist: true },
-        { type: 'b', recipients: ['bob'], data: {}, persist: false },
+        { type: 'a', recipients: ['alice'], topics: [], data: {}, persist: true },
+        { type: 'b', recipients: ['bob'], topics: [], data: {}, persist: false },
       ],
     });
   });

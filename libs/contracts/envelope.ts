@@ -1,9 +1,13 @@
+import { isTopic, TOPIC_PATTERN, TOPIC_RULE } from './topic.js';
 import { isUserId, USER_ID_PATTERN } from './user-id.js';
 
 /** What a service publishes, over HTTP (`POST /v1/events`) or into the Redis ingress. */
 export interface PublishRequest {
   type: string;
+  /** Users; empty when the event goes to topics only. */
   recipients: string[];
+  /** Topics; every stream following one gets the event. */
+  topics: string[];
   data: Record<string, unknown>;
   persist: boolean;
 }
@@ -11,6 +15,8 @@ export interface PublishRequest {
 /** What a browser receives as the `data` of each event. */
 export interface EventEnvelope<TData = Record<string, unknown>> {
   id: string;
+  /** The topic the event came through; absent for an event to the user. */
+  topic?: string;
   type: string;
   data: TData;
   createdAt: string;
@@ -18,13 +24,14 @@ export interface EventEnvelope<TData = Record<string, unknown>> {
 
 export const EVENT_TYPE_PATTERN = /^[a-z0-9._-]{1,64}$/;
 export const MAX_RECIPIENTS = 1000;
+export const MAX_EVENT_TOPICS = 100;
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
 /**
  * Event types the stream itself uses, and those the hub sends of its own
  * (`inbox.read`, which every tab trusts to update its badge): a published one
  * would be mistaken for them.
  */
-export const RESERVED_EVENT_TYPES: ReadonlySet<string> = new Set(['ready', 'reset', 'expired', 'error', 'inbox.read']);
+export const RESERVED_EVENT_TYPES: ReadonlySet<string> = new Set(['ready', 'reset', 'expired', 'topics', 'error', 'inbox.read']);
 /**
  * How deep `data` may nest (`data` itself is level 1). Far beyond any real
  * payload, and low enough that nothing downstream (serialising, logging) can
@@ -42,7 +49,10 @@ export const MAX_DATA_DEPTH = 64;
 export const PUBLISH_REQUEST_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['type', 'recipients'],
+  required: ['type'],
+  // An event goes somewhere: to one recipient at least, or one topic. Either
+  // list may be empty when the other is not (a normalised request has both).
+  anyOf: ['recipients', 'topics'].map((field) => ({ required: [field], properties: { [field]: { minItems: 1 } } })),
   properties: {
     type: {
       type: 'string',
@@ -53,11 +63,17 @@ export const PUBLISH_REQUEST_SCHEMA = {
     },
     recipients: {
       type: 'array',
-      minItems: 1,
       maxItems: MAX_RECIPIENTS,
       items: { type: 'string', pattern: USER_ID_PATTERN.source },
-      description: "user ids (a token's `sub`); each distinct one gets the event once",
+      description: "user ids (a token's `sub`); each distinct one gets the event once. Give recipients, topics or both",
       example: ['alice', 'bob'],
+    },
+    topics: {
+      type: 'array',
+      maxItems: MAX_EVENT_TOPICS,
+      items: { type: 'string', pattern: TOPIC_PATTERN.source },
+      description: 'topics (`post:42`); every stream following one gets the event, through that topic',
+      example: ['post:42'],
     },
     data: {
       type: 'object',
@@ -69,7 +85,8 @@ export const PUBLISH_REQUEST_SCHEMA = {
     persist: {
       type: 'boolean',
       default: true,
-      description: "also store the event in each recipient's inbox (then the stream event carries notificationId)",
+      description:
+        "also store the event in each recipient's inbox (then the stream event carries notificationId); topics have no inbox, so it applies to recipients only",
     },
   },
 };
@@ -116,25 +133,42 @@ export function validatePublishRequest(body: unknown): Validation<PublishRequest
   for (const key of Object.keys(body)) {
     if (!FIELDS.has(key)) return invalid(fieldName(key), `is not a known field (${[...FIELDS].join(', ')})`);
   }
-  const { type, recipients, data = {}, persist = true } = body;
+  const { type, recipients, topics, data = {}, persist = true } = body;
   if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type)) {
     return invalid('type', 'must be 1-64 characters of a-z 0-9 . _ -');
   }
   if (RESERVED_EVENT_TYPES.has(type)) {
     return invalid('type', `"${type}" is reserved for the stream's own events`);
   }
-  if (!Array.isArray(recipients) || recipients.length === 0 || recipients.length > MAX_RECIPIENTS) {
-    return invalid('recipients', `must be an array of 1-${MAX_RECIPIENTS} user ids`);
-  }
-  for (let i = 0; i < recipients.length; i++) {
-    if (!isUserId(recipients[i])) {
-      return invalid(`recipients[${i}]`, 'must be 1-128 characters of A-Z a-z 0-9 _ . : @ -');
-    }
+  const users = checkNames(recipients, 'recipients', MAX_RECIPIENTS, 'user ids', isUserId);
+  if (!users.ok) return users;
+  const topicNames = checkNames(topics, 'topics', MAX_EVENT_TOPICS, 'topics', isTopic);
+  if (!topicNames.ok) return topicNames;
+  if (users.value.length === 0 && topicNames.value.length === 0) {
+    return recipients === undefined && topics !== undefined
+      ? invalid('topics', `must be an array of 1-${MAX_EVENT_TOPICS} topics, unless recipients are given`)
+      : invalid('recipients', `must be an array of 1-${MAX_RECIPIENTS} user ids, unless topics are given`);
   }
   if (!isPlainObject(data)) return invalid('data', 'must be a JSON object');
   if (nestsDeeperThan(data, MAX_DATA_DEPTH)) return invalid('data', `nests deeper than ${MAX_DATA_DEPTH} levels`);
   if (typeof persist !== 'boolean') return invalid('persist', 'must be a boolean');
-  return { ok: true, value: { type, recipients: [...new Set(recipients as string[])], data, persist } };
+  return { ok: true, value: { type, recipients: users.value, topics: topicNames.value, data, persist } };
+}
+
+/** An optional list of names (absent or empty: none), de-duplicated. */
+function checkNames(
+  value: unknown,
+  field: string,
+  max: number,
+  what: string,
+  isName: (name: unknown) => boolean,
+): Validation<string[]> {
+  if (value === undefined) return { ok: true, value: [] };
+  if (!Array.isArray(value) || value.length > max) return invalid(field, `must be an array of at most ${max} ${what}`);
+  for (let i = 0; i < value.length; i++) {
+    if (!isName(value[i])) return invalid(`${field}[${i}]`, `must be ${TOPIC_RULE}`);
+  }
+  return { ok: true, value: [...new Set(value as string[])] };
 }
 
 export const MAX_BATCH_EVENTS = 500;

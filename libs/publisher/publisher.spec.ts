@@ -33,7 +33,7 @@ describe('HeraldIngressPublisher', () => {
     const [[entryId, fields]] = await redis.xrange('herald:ingress', id, id);
     expect(entryId).toBe(id);
     expect(fields[0]).toBe('envelope');
-    expect(JSON.parse(fields[1])).toEqual({ type: 'comment.created', recipients: ['alice'], data: {}, persist: true });
+    expect(JSON.parse(fields[1])).toEqual({ type: 'comment.created', recipients: ['alice'], topics: [], data: {}, persist: true });
   });
 
   it('uses the hub prefix it is given', async () => {

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { MAX_ENVELOPE_BYTES, PublishRequest, validatePublishRequest, Validation } from '#herald/contracts/envelope';
+import { MAX_ENVELOPE_BYTES, validatePublishRequest, Validation } from '#herald/contracts/envelope';
 
 /**
  * Event types mapped to the shape of their data, for typed publishing:
@@ -8,9 +8,12 @@ import { MAX_ENVELOPE_BYTES, PublishRequest, validatePublishRequest, Validation 
  */
 export type EventMap = Record<string, object>;
 
+/** Users, topics, or both: an event goes somewhere. */
+type Audience = { recipients: string[]; topics?: string[] } | { recipients?: string[]; topics: string[] };
+
 /** A publish request as a caller writes it: `data` and `persist` may be left out. */
 export type PublishInput<Events extends object = EventMap> = {
-  [Type in keyof Events & string]: Pick<PublishRequest, 'recipients'> & { type: Type; data?: Events[Type]; persist?: boolean };
+  [Type in keyof Events & string]: Audience & { type: Type; data?: Events[Type]; persist?: boolean };
 }[keyof Events & string];
 
 /** The request was refused before it reached Redis; `field` names what is wrong. */

@@ -40,6 +40,7 @@ export function memoryTransport(config = testConfig()): { transport: MemoryTrans
     suspendedPosition: () => undefined,
     resume: () => undefined,
     endStreams: () => undefined,
+    changeTopics: async () => ({ status: 404 }),
   };
   transport.connect(sink);
   return { transport, delivered };

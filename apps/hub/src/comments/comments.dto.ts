@@ -1,4 +1,5 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { CommentAddedDto } from '../events/event-types.js';
 import type { CommentView, PostView } from './comments.service.js';
 
 /** The API document's views of posts and comments; `implements` keeps them in step with the service. */
@@ -20,23 +21,9 @@ export class PostDto implements PostView {
   createdAt!: string;
 }
 
+/** A comment is what `comment.added` carries, so the two are one shape. */
 @ApiSchema({ name: 'Comment' })
-export class CommentDto implements CommentView {
-  @ApiProperty({ example: '7' })
-  id!: string;
-
-  @ApiProperty({ example: '42' })
-  postId!: string;
-
-  @ApiProperty({ description: "the commenter's user id", example: 'bob' })
-  authorId!: string;
-
-  @ApiProperty()
-  body!: string;
-
-  @ApiProperty({ format: 'date-time' })
-  createdAt!: string;
-}
+export class CommentDto extends CommentAddedDto implements CommentView {}
 
 @ApiSchema({ name: 'PostWithComments' })
 export class PostWithCommentsDto extends PostDto {

@@ -2,7 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
-import { COMMENT_CREATED } from '../events/event-types.js';
+import { COMMENT_ADDED, COMMENT_CREATED, postTopic } from '../events/event-types.js';
 import { Intake } from '../intake/intake.service.js';
 import { Comment } from './comment.entity.js';
 import { Post } from './post.entity.js';
@@ -53,9 +53,10 @@ export class CommentsService {
   }
 
   /**
-   * Stores the comment, and notifies the post's author and every earlier
-   * commenter but the commenter, in one transaction with the outbox entry
-   * that delivers it: both happen, or neither.
+   * Stores the comment, notifies the post's author and every earlier
+   * commenter but the commenter, and shows it to every viewer of the post
+   * (its topic), in one transaction with the outbox entries that deliver
+   * them: all happen, or none.
    */
   async createComment(postId: string, authorId: string, body: string): Promise<CommentView> {
     const { comment, notified } = await this.transactions.run(async (manager) => {
@@ -76,9 +77,11 @@ export class CommentsService {
         const data = { postId: String(post.id), commentId: String(saved.id), authorId, excerpt: excerpt(body) };
         await this.intake.addPersisted(manager, { type: COMMENT_CREATED, data, recipients });
       }
+      const view = commentView(saved);
+      await this.intake.addPersisted(manager, { type: COMMENT_ADDED, data: { ...view }, recipients: [], topics: [postTopic(view.postId)] });
       return { comment: saved, notified: recipients.length > 0 };
     });
-    this.intake.committed('comments', notified ? 1 : 0);
+    this.intake.committed('comments', notified ? 2 : 1, 1);
     return commentView(comment);
   }
 

@@ -129,6 +129,21 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads public topic prefixes, trimmed, and the topics a stream may follow', () => {
+    const config = loadConfig({ PUBLIC_TOPICS: ' post:, news: ,', TOPICS_PER_STREAM_MAX: '8' });
+    expect([config.publicTopics, config.topicsPerStreamMax]).toEqual([['post:', 'news:'], 8]);
+    expect(loadConfig({}).publicTopics).toEqual([]);
+  });
+
+  it.each([
+    [{ PUBLIC_TOPICS: 'post:,team 7' }, 'PUBLIC_TOPICS'],
+    [{ PUBLIC_TOPICS: 'post:*' }, 'PUBLIC_TOPICS'],
+    [{ TOPICS_PER_STREAM_MAX: '0' }, 'TOPICS_PER_STREAM_MAX'],
+    [{ TOPICS_PER_STREAM_MAX: '257' }, 'TOPICS_PER_STREAM_MAX'],
+  ])('refuses %j, naming %s', (env, name) => {
+    expect(problemsOf(env)).toEqual([expect.stringMatching(new RegExp(`^${name}:`))]);
+  });
+
   it.each(['Production', 'prod', 'staging', ''])('refuses NODE_ENV=%j, naming it', (value) => {
     expect(problemsOf({ NODE_ENV: value, JWT_SECRET: 'x'.repeat(32) })).toEqual([expect.stringMatching(/^NODE_ENV:/)]);
   });

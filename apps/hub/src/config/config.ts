@@ -30,6 +30,9 @@ export class HubConfig {
   readonly replayTtlMs!: number;
   readonly streamsPerUserMax!: number;
   readonly streamsMax!: number;
+  /** Topic prefixes any signed-in user may follow (PUBLIC_TOPICS). */
+  readonly publicTopics!: readonly string[];
+  readonly topicsPerStreamMax!: number;
   readonly shutdownGraceMs!: number;
   /** Streams end after this long (± 20 %), so load spreads onto new instances; 0: never. */
   readonly streamMaxAgeMs!: number;
@@ -117,6 +120,10 @@ const schema = z.object({
   REPLAY_TTL_MS: int(3_600_000, 1000, 30 * 86_400_000),
   STREAMS_PER_USER_MAX: int(8, 1, 10_000),
   STREAMS_MAX: int(100_000, 1, 10_000_000),
+  PUBLIC_TOPICS: z.string().default('').refine((v) => v.split(',').every((p) => /^[A-Za-z0-9_.:@-]{0,128}$/.test(p.trim())), {
+    message: 'must be comma-separated topic prefixes (A-Z a-z 0-9 _ . : @ -)',
+  }),
+  TOPICS_PER_STREAM_MAX: int(32, 1, 256),
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
   STREAM_MAX_AGE_MS: int(1_800_000, 0, 7 * 86_400_000),
   TOKEN_MAX_LIFETIME_S: int(366 * 86_400, 0, 10 * 366 * 86_400),
@@ -190,6 +197,8 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     replayTtlMs: v.REPLAY_TTL_MS,
     streamsPerUserMax: v.STREAMS_PER_USER_MAX,
     streamsMax: v.STREAMS_MAX,
+    publicTopics: v.PUBLIC_TOPICS.split(',').map((p) => p.trim()).filter(Boolean),
+    topicsPerStreamMax: v.TOPICS_PER_STREAM_MAX,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     streamMaxAgeMs: v.STREAM_MAX_AGE_MS,
     tokenMaxLifetimeS: v.TOKEN_MAX_LIFETIME_S,

@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { TokenService } from '#herald/auth/token.service';
+import { isTopicPatternList, MAX_TOPIC_PATTERNS, TokenService } from '#herald/auth/token.service';
+import { TOPIC_PATTERN_PATTERN } from '#herald/contracts/topic';
 import { isUserId, USER_ID_PATTERN } from '#herald/contracts/user-id';
 import { ApiBodyErrors } from '../errors/error-response.js';
 import { FieldError } from '../errors/errors.js';
@@ -30,6 +31,13 @@ const TOKEN_REQUEST_SCHEMA = {
       pattern: SCOPE_PATTERN.source,
       description: 'space-separated scopes; `events:publish` makes a service token',
       example: 'events:publish',
+    },
+    topics: {
+      type: 'array',
+      maxItems: MAX_TOPIC_PATTERNS,
+      items: { type: 'string', minLength: 1, pattern: TOPIC_PATTERN_PATTERN.source },
+      description: 'topic patterns (`post:*`, `team:7`) the user may follow, or the service may publish to',
+      example: ['post:*'],
     },
     expiresIn: {
       type: 'integer',
@@ -69,16 +77,21 @@ export class DevTokenController {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new FieldError('body', 'must be a JSON object');
     }
-    const { sub, scope, expiresIn = DEFAULT_TTL_SECONDS } = body as Record<string, unknown>;
+    const { sub, scope, topics, expiresIn = DEFAULT_TTL_SECONDS } = body as Record<string, unknown>;
     const unknown = Object.keys(body).find((key) => !FIELDS.has(key));
     if (unknown) throw new FieldError(unknown, `is not a known field (${[...FIELDS].join(', ')})`);
     if (!isUserId(sub)) throw new FieldError('sub', 'must be 1-128 characters of A-Z a-z 0-9 _ . : @ -');
     if (scope !== undefined && (typeof scope !== 'string' || !SCOPE_PATTERN.test(scope))) {
       throw new FieldError('scope', 'must be a space-separated string of scopes');
     }
+    if (topics !== undefined && !isTopicPatternList(topics)) {
+      throw new FieldError('topics', `must be an array of up to ${MAX_TOPIC_PATTERNS} topic patterns (a topic, or a prefix ending in *)`);
+    }
     if (!Number.isInteger(expiresIn) || (expiresIn as number) < 1 || (expiresIn as number) > MAX_TTL_SECONDS) {
       throw new FieldError('expiresIn', `must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}`);
     }
-    return { token: this.tokens.sign({ sub, scope: scope as string | undefined, expiresIn: expiresIn as number }) };
+    return {
+      token: this.tokens.sign({ sub, scope: scope as string | undefined, topics: topics as string[] | undefined, expiresIn: expiresIn as number }),
+    };
   }
 }

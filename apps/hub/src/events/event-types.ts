@@ -7,6 +7,8 @@ import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
  * describes them, so neither imports the other.
  */
 export const COMMENT_CREATED = 'comment.created';
+/** A comment, to every viewer of its post: published to the post's topic. */
+export const COMMENT_ADDED = 'comment.added';
 export const INBOX_READ_EVENT = 'inbox.read';
 
 /** The data of a `comment.created` stream event (and inbox item). */
@@ -23,6 +25,30 @@ export class CommentCreatedDto {
 
   @ApiProperty({ description: 'the first 140 characters of the comment' })
   excerpt!: string;
+}
+
+/** The topic of a post's thread: what its viewers follow to see comments appear. */
+export function postTopic(postId: string): string {
+  return `post:${postId}`;
+}
+
+/** The data of a `comment.added` event, on the topic `post:<postId>`: the comment as the thread shows it. */
+@ApiSchema({ name: 'CommentAdded' })
+export class CommentAddedDto {
+  @ApiProperty({ example: '7' })
+  id!: string;
+
+  @ApiProperty({ example: '42' })
+  postId!: string;
+
+  @ApiProperty({ description: 'the commenter', example: 'bob' })
+  authorId!: string;
+
+  @ApiProperty({ description: 'the whole comment' })
+  body!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
 }
 
 /** The data of an `inbox.read` stream event, sent to the user's own streams when items are marked read. */

@@ -1,4 +1,5 @@
 import type { PublishRequest } from '#herald/contracts/envelope';
+import { topicOfSource } from '#herald/contracts/topic';
 
 /**
  * One frame of a stream, as Nest's `@Sse()` writes it. Every frame but a
@@ -17,14 +18,17 @@ export interface StreamMessage {
 const CREATED_AT = '"createdAt":"';
 
 /**
- * The frame of an event: the envelope is its id and the serialised rest
- * (`tail`). Ids are digits and one dash: no escaping. The envelope's own
- * createdAt is the last one in the tail, after any inside `data`.
+ * The frame of an event in one source: the envelope is its id, its topic
+ * when the source is one, and the serialised rest (`tail`). Ids and topics
+ * need no escaping (digits and a dash; a topic's charset). The envelope's
+ * own createdAt is the last one in the tail, after any inside `data`.
  */
-export function streamMessage(id: string, type: string, tail: string): StreamMessage {
+export function streamMessage(id: string, type: string, tail: string, source?: string): StreamMessage {
   const at = tail.lastIndexOf(CREATED_AT) + CREATED_AT.length;
   const createdAt = Date.parse(tail.slice(at, tail.indexOf('"', at)));
-  return { id, type, data: `{"id":"${id}",${tail}`, createdAt };
+  const topic = source === undefined ? undefined : topicOfSource(source);
+  const head = topic === undefined ? `{"id":"${id}",` : `{"id":"${id}","topic":"${topic}",`;
+  return { id, type, data: head + tail, createdAt };
 }
 
 /**
@@ -51,7 +55,7 @@ export class PreparedEvent {
     return new PreparedEvent(type, `"type":${JSON.stringify(type)},"data":${dataJson},"createdAt":"${createdAt}"${inbox}}`);
   }
 
-  toMessage(id: string): StreamMessage {
-    return streamMessage(id, this.type, this.tail);
+  toMessage(id: string, source?: string): StreamMessage {
+    return streamMessage(id, this.type, this.tail, source);
   }
 }

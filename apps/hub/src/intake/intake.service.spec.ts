@@ -30,7 +30,7 @@ function receipt(entryId = '1-0'): IngressReceipt & { acked: number } {
   return r;
 }
 
-const event = (persist: boolean): PublishRequest => ({ type: 'comment.created', recipients: ['alice', 'bob'], data: { postId: '42' }, persist });
+const event = (persist: boolean): PublishRequest => ({ type: 'comment.created', recipients: ['alice', 'bob'], topics: [], data: { postId: '42' }, persist });
 
 describe('Intake', () => {
   it('stores a persisted event with its inbox and outbox, then has the relay deliver it; the transport sees nothing yet', async () => {

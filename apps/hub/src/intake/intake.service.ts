@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { PublishRequest } from '#herald/contracts/envelope';
+import { topicSource } from '#herald/contracts/topic';
 import { PreparedEvent } from '../events/stream-message.js';
 import { EventSource, HubMetrics } from '../metrics/hub-metrics.js';
 import { OutboxRelay } from '../outbox/outbox.relay.js';
@@ -14,7 +15,8 @@ import { PersistedEvent, PersistedEventStore } from './persisted-event.store.js'
  * Redis ingress, a comment), and the one place that decides how it travels:
  * persisted (notification, inbox items and outbox entry in one transaction;
  * the outbox relay delivers it after the commit) or live (straight to the
- * transport, which stores it for replay and delivers it).
+ * transport, which stores it for replay and delivers it). Topics have no
+ * inbox: an event to topics only travels live, whatever its `persist`.
  */
 @Injectable()
 export class Intake {
@@ -40,14 +42,14 @@ export class Intake {
     source: EventSource,
     { receipt, publication }: { receipt?: IngressReceipt; publication?: string } = {},
   ): Promise<void> {
-    if (request.persist) {
+    if (isPersisted(request)) {
       const stored = await this.store.persist({ ...request, sourceKey: receipt ? `ingress:${receipt.entryId}` : publication });
       if (stored) this.relay.committed();
       await receipt?.ack();
     } else {
-      await this.transport.publish(PreparedEvent.from(request, new Date()), request.recipients, { receipt, ...this.dedupe(publication) });
+      await this.transport.publish(PreparedEvent.from(request, new Date()), sourcesOf(request), { receipt, ...this.dedupe(publication) });
     }
-    this.metrics.eventsPublished(source);
+    this.metrics.eventsPublished(source, 1, request.topics.length > 0 ? 1 : 0);
   }
 
   private dedupe(publication: string | undefined): PublishOptions {
@@ -64,18 +66,18 @@ export class Intake {
   async acceptAll(requests: readonly PublishRequest[], source: EventSource, publication?: string): Promise<void> {
     // Each event of a named batch is named by its place in it.
     const named = requests.map((request, i) => ({ request, publication: publication && `${publication}#${i}` }));
-    const persisted = named.filter(({ request }) => request.persist).map(({ request, publication }) => ({ ...request, sourceKey: publication }));
+    const persisted = named.filter(({ request }) => isPersisted(request)).map(({ request, publication }) => ({ ...request, sourceKey: publication }));
     const createdAt = new Date();
     // Handed to the transport in batch order, before any is awaited: a
     // recipient's events are stored in that order.
     const stored = named
-      .filter(({ request }) => !request.persist)
+      .filter(({ request }) => !isPersisted(request))
       .map(({ request, publication }) =>
-        this.transport.publish(PreparedEvent.from(request, createdAt), request.recipients, this.dedupe(publication)),
+        this.transport.publish(PreparedEvent.from(request, createdAt), sourcesOf(request), this.dedupe(publication)),
       );
     if (persisted.length > 0) stored.push(this.store.persistAll(persisted).then(() => this.relay.committed()));
     await Promise.all(stored);
-    this.metrics.eventsPublished(source, requests.length);
+    this.metrics.eventsPublished(source, requests.length, requests.filter((request) => request.topics.length > 0).length);
   }
 
   /**
@@ -87,9 +89,19 @@ export class Intake {
     return this.store.add(manager, event);
   }
 
-  /** After a transaction with `addPersisted` committed: `events` of them were added. */
-  committed(source: EventSource, events: number): void {
-    if (events > 0) this.metrics.eventsPublished(source, events);
+  /** After a transaction with `addPersisted` committed: `events` of them were added, `topicEvents` of those to topics. */
+  committed(source: EventSource, events: number, topicEvents = 0): void {
+    if (events > 0) this.metrics.eventsPublished(source, events, topicEvents);
     this.relay.committed();
   }
+}
+
+/** Persisted: stored in the recipients' inboxes, so only with recipients. */
+function isPersisted(request: PublishRequest): boolean {
+  return request.persist && request.recipients.length > 0;
+}
+
+/** Where the event goes: its users, and its topics as sources. */
+function sourcesOf(request: PublishRequest): string[] {
+  return request.topics.length === 0 ? request.recipients : [...request.recipients, ...request.topics.map(topicSource)];
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { topicSource } from '#herald/contracts/topic';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, In, QueryFailedError, Repository } from 'typeorm';
 import { Notification } from '../inbox/notification.entity.js';
@@ -11,15 +12,18 @@ export interface PersistedEvent {
   type: string;
   data: Record<string, unknown>;
   recipients: readonly string[];
+  /** Topics it also goes to: delivered with it, but no inbox items. */
+  topics?: readonly string[];
   /** Stores the event once only, however often it is offered (an ingress entry id). */
   sourceKey?: string;
 }
 
 /**
  * Where a persisted event is stored: one notification, an inbox item per
- * recipient, and an outbox entry for its delivery, in one transaction, so
- * that the data, the inbox and the intent to deliver commit together or not
- * at all. The outbox relay delivers it after the commit.
+ * recipient, and an outbox entry for its delivery (to its recipients and
+ * topics), in one transaction, so that the data, the inbox and the intent to
+ * deliver commit together or not at all. The outbox relay delivers it after
+ * the commit. An event to topics only has no inbox: just the outbox entry.
  */
 @Injectable()
 export class PersistedEventStore {
@@ -61,15 +65,19 @@ export class PersistedEventStore {
   private async addAll(manager: EntityManager, events: readonly PersistedEvent[]): Promise<void> {
     const createdAt = new Date().toISOString();
     const data = events.map((event) => JSON.stringify(event.data));
-    const ids = await this.insertNotifications(
+    const inboxed = events.flatMap((event, i) => (event.recipients.length > 0 ? [i] : []));
+    const notificationIds = await this.insertNotifications(
       manager,
-      events.map((event, i) => [event.type, data[i], createdAt, event.sourceKey ?? null]),
+      inboxed.map((i) => [events[i].type, data[i], createdAt, events[i].sourceKey ?? null]),
     );
+    const ids: unknown[] = events.map(() => null);
+    inboxed.forEach((i, k) => (ids[i] = notificationIds[k]));
     const inbox: unknown[][] = [];
     const outbox: unknown[][] = [];
     events.forEach((event, i) => {
       for (const userId of event.recipients) inbox.push([userId, ids[i]]);
-      outbox.push([ids[i], randomUUID(), event.type, data[i], JSON.stringify(event.recipients), createdAt]);
+      const sources = [...event.recipients, ...(event.topics ?? []).map(topicSource)];
+      outbox.push([ids[i], randomUUID(), event.type, data[i], JSON.stringify(sources), createdAt]);
     });
     await insertRows(manager, 'inbox_items', ['user_id', 'notification_id'], inbox);
     await insertRows(manager, 'outbox', ['notification_id', 'dedupe_key', 'type', 'data', 'recipients', 'created_at'], outbox);

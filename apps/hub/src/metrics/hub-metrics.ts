@@ -4,6 +4,15 @@ import { Transport } from '../transport/transport.js';
 
 export type EventSource = 'http' | 'ingress' | 'comments';
 
+/** How many of the busiest topics get a series of their own: a label per topic would grow without bound. */
+export const BUSIEST_TOPICS = 10;
+
+/** What the topic gauges read when scraped (the stream registry). */
+export interface TopicStats {
+  readonly topicCount: number;
+  busiestTopics(limit: number): [topic: string, streams: number][];
+}
+
 /**
  * The hub's Prometheus metrics. Counters are bumped once per event or per
  * batch of deliveries, never per byte; gauges are read when scraped.
@@ -28,6 +37,11 @@ export class HubMetrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  private readonly topicEvents = new Counter({
+    name: 'herald_topic_events_published_total',
+    help: 'Events accepted that go to at least one topic',
+    registers: [this.registry],
+  });
   readonly openStreams = new Gauge({
     name: 'herald_open_streams',
     help: 'Streams open on this instance',
@@ -45,8 +59,32 @@ export class HubMetrics {
     });
   }
 
-  eventsPublished(source: EventSource, count = 1): void {
+  /** @param topicEvents how many of them go to topics. */
+  eventsPublished(source: EventSource, count = 1, topicEvents = 0): void {
     this.published.inc({ source }, count);
+    if (topicEvents > 0) this.topicEvents.inc(topicEvents);
+  }
+
+  /** Topics followed here, and the streams of the busiest ones, read from `stats` when scraped. */
+  observeTopics(stats: TopicStats): void {
+    new Gauge({
+      name: 'herald_topics_followed',
+      help: 'Topics followed by at least one stream on this instance',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.topicCount);
+      },
+    });
+    new Gauge({
+      name: 'herald_topic_streams',
+      help: `Streams following each of the ${BUSIEST_TOPICS} busiest topics on this instance`,
+      labelNames: ['topic'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [topic, streams] of stats.busiestTopics(BUSIEST_TOPICS)) this.set({ topic }, streams);
+      },
+    });
   }
 
   /** One live event handed to `streams` streams, `ageMs` after it was accepted. */

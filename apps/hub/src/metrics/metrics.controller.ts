@@ -16,7 +16,8 @@ export class MetricsController {
     summary: 'Prometheus metrics',
     description:
       'herald_open_streams, herald_events_published_total (by source), herald_events_delivered_total, ' +
-      'herald_delivery_latency_seconds, herald_transport_up.',
+      'herald_delivery_latency_seconds, herald_transport_up, herald_topics_followed, herald_topic_streams ' +
+      '(the busiest topics), herald_topic_events_published_total.',
   })
   @ApiOkResponse({
     description: 'the Prometheus text format',

@@ -93,6 +93,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
         entries.map((entry) => {
           const id = entry.notificationId === null ? undefined : String(entry.notificationId);
           const event = PreparedEvent.of(entry.type, entry.data, entry.createdAt, id);
+          // `recipients` holds the event's sources: its users, and its topics as `#<topic>`.
           return this.transport.publish(event, JSON.parse(entry.recipients) as string[], { dedupeKey: `outbox:${entry.dedupeKey}` });
         }),
       );

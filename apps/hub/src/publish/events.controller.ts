@@ -1,6 +1,6 @@
 import { applyDecorators, Body, Controller, Headers, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { ApiAcceptedResponse, ApiBody, ApiHeader, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBody, ApiHeader, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { BearerAuthGuard, CurrentPrincipal, RequireScope } from '#herald/auth/guards';
 import { PUBLISH_SCOPE, type Principal } from '#herald/auth/principal';
 import {
@@ -10,23 +10,38 @@ import {
   PUBLISH_REQUEST_SCHEMA,
   validatePublishBatch,
   validatePublishRequest,
+  type PublishRequest,
 } from '#herald/contracts/envelope';
 import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
 import { FieldError } from '../errors/errors.js';
 import { Intake } from '../intake/intake.service.js';
 import { ApiServiceToken } from '../openapi/security.js';
+import { TopicAccess } from '../topics/topic-access.js';
 
 export class PublishAccepted {
-  @ApiProperty({ type: 'integer', minimum: 1, description: 'distinct recipients the event is stored for', example: 2 })
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'distinct recipients the event is stored for', example: 2 })
   accepted!: number;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, description: 'distinct topics it is stored for, when it has topics', example: 1 })
+  topics?: number;
 }
 
 export class BatchAccepted {
   @ApiProperty({ type: 'integer', minimum: 1, description: 'events taken in', example: 2 })
   events!: number;
 
-  @ApiProperty({ type: 'integer', minimum: 1, description: 'distinct recipients summed over the events', example: 3 })
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'distinct recipients summed over the events', example: 3 })
   accepted!: number;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, description: 'distinct topics summed over the events, when any has topics' })
+  topics?: number;
+}
+
+/** `{accepted}`, and `topics` only for events that have some: the answer stays as it was for those to users only. */
+function counted(events: readonly PublishRequest[]): { accepted: number; topics?: number } {
+  const accepted = events.reduce((sum, event) => sum + event.recipients.length, 0);
+  const topics = events.reduce((sum, event) => sum + event.topics.length, 0);
+  return topics === 0 ? { accepted } : { accepted, topics };
 }
 
 export const BATCH_PATH = '/v1/events/batch';
@@ -72,16 +87,20 @@ function publicationOf(service: Principal, key: string | undefined): string | un
 @ApiTags('Publish')
 @Controller('v1/events')
 export class EventsController {
-  constructor(private readonly intake: Intake) {}
+  constructor(
+    private readonly intake: Intake,
+    private readonly access: TopicAccess,
+  ) {}
 
   /** 202 once the intake has stored the event: no recipient can miss it from then on. */
   @Post()
   @PublishRoute()
   @ApiOperation({
-    summary: 'Publish an event to users',
+    summary: 'Publish an event to users and topics',
     description:
-      'Delivered to every open stream of each recipient, on every instance, as an event of the given type; ' +
-      'a recipient who is offline gets it on reconnecting (replay), and with `persist` it is in their inbox too.',
+      'Delivered to every open stream of each recipient and every stream following one of its topics, on every ' +
+      'instance, as an event of the given type; a recipient who is offline gets it on reconnecting (replay), and ' +
+      'with `persist` it is in their inbox too. A service token with a `topics` claim publishes only to topics it admits.',
   })
   @ApiBody({ schema: PUBLISH_REQUEST_SCHEMA })
   @ApiBodyErrors()
@@ -97,8 +116,9 @@ export class EventsController {
   ): Promise<PublishAccepted> {
     const result = validatePublishRequest(body);
     if (!result.ok) throw new FieldError(result.field, result.message);
+    this.access.checkPublish(service, result.value.topics, 'topics');
     await this.intake.accept(result.value, 'http', { publication: publicationOf(service, key) });
-    return { accepted: result.value.recipients.length };
+    return counted([result.value]);
   }
 
   /** Many events in one request: what a request costs the hub is paid once for them all. */
@@ -125,7 +145,8 @@ export class EventsController {
   ): Promise<BatchAccepted> {
     const result = validatePublishBatch(body);
     if (!result.ok) throw new FieldError(result.field, result.message);
+    result.value.forEach((event, i) => this.access.checkPublish(service, event.topics, `events[${i}].topics`));
     await this.intake.acceptAll(result.value, 'http', publicationOf(service, key));
-    return { events: result.value.length, accepted: result.value.reduce((sum, event) => sum + event.recipients.length, 0) };
+    return { events: result.value.length, ...counted(result.value) };
   }
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { TopicsModule } from '../topics/topics.module.js';
 import { StreamController } from './stream.controller.js';
 import { StreamDrain } from './stream.drain.js';
 import { StreamRegistry } from './stream.registry.js';
@@ -6,6 +7,7 @@ import { StreamService } from './stream.service.js';
 import { StreamTimers } from './stream.timers.js';
 
 @Module({
+  imports: [TopicsModule],
   controllers: [StreamController],
   providers: [StreamRegistry, StreamService, StreamTimers, StreamDrain],
   exports: [StreamRegistry, StreamDrain],

@@ -1,20 +1,20 @@
-import { Injectable, Logger, MessageEvent } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, MessageEvent, NotFoundException } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { EMPTY, Observable } from 'rxjs';
 import type { Principal } from '#herald/auth/principal';
-import { UnavailableError } from '../errors/errors.js';
+import { type DecodedStreamPosition, sourceHash } from '#herald/contracts/stream-position';
+import { topicSource } from '#herald/contracts/topic';
+import { RetryLaterError, UnavailableError } from '../errors/errors.js';
 import { Transport } from '../transport/transport.js';
 import { Draining } from '../lifecycle/draining.js';
 import { Instance } from '../lifecycle/instance.js';
 import { RETRY_MS } from './connection.js';
 import { StreamRegistry } from './stream.registry.js';
 
-/** Opens streams: registers them, then replays, then goes live. */
+/** Opens streams (registers them, then replays each source, then goes live), and changes their topics. */
 @Injectable()
 export class StreamService {
   private readonly logger = new Logger(StreamService.name);
-  /** Connection ids are the instance's id and a counter: unique across instances, cheap to make. */
-  private opened = 0;
 
   constructor(
     private readonly registry: StreamRegistry,
@@ -24,14 +24,15 @@ export class StreamService {
   ) {}
 
   /**
-   * @param afterId the client's last event id (validated), or null for a fresh subscribe.
+   * @param request.after the client's last stream id (decoded), or null for a fresh subscribe.
+   * @param request.topics the topics to follow (checked).
    * @param signal aborted when the response ends, however it ends; releases the stream's slot
    *   even if Nest never subscribes (the client left during setup).
    * @param response closed with the stream when the hub ends it.
    */
   async open(
     principal: Principal,
-    afterId: string | null,
+    request: { after: DecodedStreamPosition | null; topics: readonly string[] },
     signal: AbortSignal,
     response?: ServerResponse,
   ): Promise<Observable<MessageEvent>> {
@@ -41,21 +42,27 @@ export class StreamService {
     if (!this.transport.isReady()) {
       throw new UnavailableError('the event store is unavailable; retry shortly', RETRY_MS / 1000);
     }
-    const connection = await this.registry.open(principal.sub, principal.exp * 1000, response);
+    const userId = principal.sub;
+    const topics = request.topics.map(topicSource);
+    const id = this.instance.nextConnectionId();
+    const connection = await this.registry.open({ id, userId, topics, expiresAt: principal.exp * 1000, response });
     if (signal.aborted) {
       // The client left while it was being admitted: Nest will not subscribe.
       this.registry.remove(connection);
       return EMPTY;
     }
     signal.addEventListener('abort', () => this.registry.remove(connection), { once: true });
-    const readyData = JSON.stringify({
-      userId: principal.sub,
-      connectionId: `${this.instance.id}-${(++this.opened).toString(36)}`,
-    });
+    const readyData = JSON.stringify({ userId, connectionId: id, topics: request.topics });
+    const { after } = request;
+    // A topic the client's id has no position for (new to it) starts at its head.
+    const positions = [userId, ...topics].map((source) => ({
+      source,
+      afterId: after === null ? null : source === userId ? after.user : (after.topics.get(sourceHash(source)) ?? null),
+    }));
     return new Observable<MessageEvent>((subscriber) => {
       connection.attach(subscriber);
-      this.transport.replay(principal.sub, afterId).then(
-        (replay) => connection.start(replay, afterId, readyData),
+      Promise.all(positions.map(({ source, afterId }) => this.transport.replay(source, afterId).then((replay) => ({ source, afterId, replay })))).then(
+        (replays) => connection.start(replays, readyData),
         (err: unknown) => {
           // The headers are out: the client can only be told by the stream ending;
           // it reconnects with the same last id and tries again.
@@ -65,5 +72,26 @@ export class StreamService {
       );
       return () => this.registry.remove(connection);
     });
+  }
+
+  /**
+   * Makes one of the user's open streams follow exactly `topics` (checked),
+   * on whichever instance holds it: the connection id names the instance.
+   * @throws 404 when the user has no such stream, 409 while it is not live
+   *   yet, 503 when the topics' positions cannot be read or its instance does not answer.
+   */
+  async changeTopics(principal: Principal, connectionId: string, topics: readonly string[]): Promise<void> {
+    const change = { connectionId, userId: principal.sub, topics: topics.map(topicSource) };
+    const owner = Instance.holding(connectionId);
+    const answer =
+      owner === undefined
+        ? null
+        : owner === this.instance.id
+          ? await this.registry.changeTopics(change)
+          : await this.transport.forwardTopicsChange(owner, change);
+    if (answer === null) throw new NotFoundException(`no open stream ${connectionId} of this user`);
+    if (answer.status === HttpStatus.OK) return;
+    if (answer.status === HttpStatus.NOT_FOUND) throw new NotFoundException(answer.message);
+    throw new RetryLaterError(answer.status, answer.message ?? 'the change could not be made', answer.status === HttpStatus.CONFLICT ? 1 : RETRY_MS / 1000);
   }
 }

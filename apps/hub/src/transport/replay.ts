@@ -1,12 +1,12 @@
 import type { StreamMessage } from '../events/stream-message.js';
 
-/** What a log holds for one user after a given id. */
+/** What a log holds for one source (a user or a topic) after a given id. */
 export interface Replay {
-  /** The user's newest event id, `0` when there is none. */
+  /** The source's newest event id, `0` when there is none. */
   readonly head: string;
   /**
-   * The user's events after the id asked for, oldest first; null when some of
-   * them are no longer kept, so the client must refetch its inbox (`reset`).
+   * The source's events after the id asked for, oldest first; null when some of
+   * them are no longer kept, so the client must refetch what it shows (`reset`).
    */
   readonly events: readonly StreamMessage[] | null;
 }

@@ -27,45 +27,73 @@ export interface IngressReceipt {
   ack(): Promise<void>;
 }
 
-/** This instance's streams, as the transport sees them (the stream registry). */
+/** A change of an open stream's topics, as the instance holding the stream carries it out. */
+export interface TopicsChange {
+  readonly connectionId: string;
+  /** The user who asked: only the stream's own user may change it. */
+  readonly userId: string;
+  /** Every topic source the stream is to follow (checked by the instance that took the request). */
+  readonly topics: readonly string[];
+}
+
+/** How a change went: 200, or the status and message of the error to answer. */
+export interface TopicsChangeAnswer {
+  readonly status: number;
+  readonly message?: string;
+}
+
+/**
+ * This instance's streams, as the transport sees them (the stream registry).
+ * Events travel by source: a user (its id) or a topic (`#<topic>`, see
+ * `topicSource`); each source has its own log, channel and id space, and a
+ * stream follows its user and its topics.
+ */
 export interface DeliverySink {
-  /** A live event for a user with a stream here; a stream skips ids it has sent already. */
-  deliver(userId: string, message: StreamMessage): void;
+  /** A live event of a source followed here; a stream skips ids it has sent already. */
+  deliver(source: string, message: StreamMessage): void;
   /** The transport lost live events for a while: hold live delivery on every stream until it catches up. */
   suspendAll(): void;
-  /** The oldest last-sent id among the user's suspended streams; undefined when none is suspended. */
-  suspendedPosition(userId: string): string | undefined;
-  /** What the user's suspended streams missed (or null events: a reset); they go live again. */
-  resume(userId: string, replay: Replay): void;
-  /** The transport cannot catch the user up: end the user's streams, so the clients reconnect and replay. */
-  endStreams(userId: string): void;
+  /** The oldest position in the source among the suspended streams following it; undefined when none is suspended. */
+  suspendedPosition(source: string): string | undefined;
+  /** What the source's suspended streams missed (or null events: a reset); once all their sources are back, they go live. */
+  resume(source: string, replay: Replay): void;
+  /** The transport cannot catch the source up: end the streams following it, so the clients reconnect and replay. */
+  endStreams(source: string): void;
+  /** A change of topics another instance took for a stream of this one. */
+  changeTopics(change: TopicsChange): Promise<TopicsChangeAnswer>;
 }
 
 /**
  * The one interface between the hub and how events travel: in memory for the
  * embedded default, Redis when instances are scaled out. It gives events
  * their ids, keeps them for replay and delivers them live, so that replayed
- * and live events share one ordered id space per user.
+ * and live events share one ordered id space per source (a user or a topic).
  */
 export abstract class Transport {
   /**
-   * Gives the event an id for each recipient, stores it for replay and delivers
-   * it to every open stream of the recipients, on every instance. Resolves once
-   * the event is stored: from then on no recipient can miss it.
+   * Gives the event an id in each source, stores it for replay and delivers
+   * it to every open stream following the sources, on every instance.
+   * Resolves once the event is stored: from then on no stream can miss it.
    */
-  abstract publish(event: PreparedEvent, recipients: readonly string[], options?: PublishOptions): Promise<void>;
+  abstract publish(event: PreparedEvent, sources: readonly string[], options?: PublishOptions): Promise<void>;
 
-  /** The user's events after `afterId` (null: none, only the head). */
-  abstract replay(userId: string, afterId: string | null): Promise<Replay>;
+  /** The source's events after `afterId` (null: none, only the head). */
+  abstract replay(source: string, afterId: string | null): Promise<Replay>;
 
   /** Sets where live events for this instance's streams go (the stream registry). */
   abstract connect(sink: DeliverySink): void;
 
-  /** This instance now has a stream of the user (a transport may subscribe to the user's channel). */
-  abstract watch(userId: string): void;
+  /** This instance now has a stream following the source (a transport may subscribe to its channel). */
+  abstract watch(source: string): void;
 
-  /** This instance no longer has any stream of the user. */
-  abstract unwatch(userId: string): void;
+  /** This instance no longer has any stream following the source. */
+  abstract unwatch(source: string): void;
+
+  /**
+   * Hands a change of topics to the instance holding the stream; resolves to
+   * its answer, or null when no instance with that id is listening.
+   */
+  abstract forwardTopicsChange(instanceId: string, change: TopicsChange): Promise<TopicsChangeAnswer | null>;
 
   /** Whether events can be published and delivered right now (readiness). */
   abstract isReady(): boolean;

@@ -69,7 +69,7 @@ describe('MemoryReplayLog', () => {
     publish('bob', BOOT + 1);
     const recent = publish('bob', BOOT + 5000);
     log.sweep(BOOT + 5500);
-    expect(log.userCount).toBe(1);
+    expect(log.sourceCount).toBe(1);
     expect(log.read('alice', '0')).toEqual({ head: '0', events: null });
     expect(log.read('bob', old).events).toBeNull();
     expect(log.read('bob', recent).events).toEqual([]);

@@ -3,8 +3,8 @@ import type { StreamMessage } from '../../events/stream-message.js';
 import { EventIdClock } from './event-id-clock.js';
 import type { Replay } from '../replay.js';
 
-/** One user's recent events, oldest first, in `events[start…]`. */
-class UserLog {
+/** One source's recent events, oldest first, in `events[start…]`. */
+class SourceLog {
   events: (StreamMessage | undefined)[] = [];
   start = 0;
   /** The newest event dropped from this log: events up to it may be missing. */
@@ -51,13 +51,13 @@ class UserLog {
 }
 
 /**
- * The embedded default's replay log: each user's last `maxEvents` events, at
+ * The embedded default's replay log: each source's last `maxEvents` events, at
  * most `maxChars` characters of them (the newest one is always kept), in this
  * process's memory, dropped after `ttlMs`. A message object is shared by
  * every recipient's log, so an event costs one slot per recipient.
  */
 export class MemoryReplayLog {
-  private readonly logs = new Map<string, UserLog>();
+  private readonly logs = new Map<string, SourceLog>();
   private readonly clock: EventIdClock;
   /** Ids from before this boot are unknown here: every event up to it may be missing. */
   private readonly bootFloor: string;
@@ -78,21 +78,21 @@ export class MemoryReplayLog {
     return this.clock.next(now);
   }
 
-  append(userId: string, message: StreamMessage): void {
-    let log = this.logs.get(userId);
-    if (!log) this.logs.set(userId, (log = new UserLog()));
+  append(source: string, message: StreamMessage): void {
+    let log = this.logs.get(source);
+    if (!log) this.logs.set(source, (log = new SourceLog()));
     log.push(message);
     while (log.size > 1 && (log.size > this.maxEvents || log.chars > this.maxChars)) log.dropOldest();
   }
 
   /**
-   * Everything after `afterId` for the user, or a reset when some of it may be
+   * Everything after `afterId` in the source, or a reset when some of it may be
    * gone. `0` is read as "from the start of this boot", so a client that had
    * seen no event keeps what came since; any other id from before this boot,
    * or one this process never issued, is a reset.
    */
-  read(userId: string, afterId: string | null): Replay {
-    const log = this.logs.get(userId);
+  read(source: string, afterId: string | null): Replay {
+    const log = this.logs.get(source);
     const head = log ? log.head : START_ID;
     if (afterId === null) return { head, events: [] };
     const isStart = compareEventIds(afterId, START_ID) === 0;
@@ -106,17 +106,17 @@ export class MemoryReplayLog {
   /** Drops events older than the TTL, and logs left empty. */
   sweep(now: number): void {
     const cutoff = now - this.ttlMs;
-    for (const [userId, log] of this.logs) {
+    for (const [source, log] of this.logs) {
       while (log.size > 0 && eventIdMillis(log.events[log.start]!.id) < cutoff) log.dropOldest();
       if (log.size === 0) {
         if (compareEventIds(log.trimmedTo, this.expiredFloor) > 0) this.expiredFloor = log.trimmedTo;
-        this.logs.delete(userId);
+        this.logs.delete(source);
       }
     }
   }
 
-  /** How many users have a log (for leak checks and metrics). */
-  get userCount(): number {
+  /** How many sources have a log (for leak checks and metrics). */
+  get sourceCount(): number {
     return this.logs.size;
   }
 }

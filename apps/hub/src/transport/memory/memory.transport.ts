@@ -1,17 +1,19 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { topicOfSource } from '#herald/contracts/topic';
 import { HubConfig } from '../../config/config.js';
 import type { PreparedEvent } from '../../events/stream-message.js';
 import { ExpiringKeys } from './expiring-keys.js';
 import { MemoryReplayLog } from './memory-replay-log.js';
 import type { Replay } from '../replay.js';
-import { DeliverySink, PublishOptions, Transport } from '../transport.js';
+import { DeliverySink, PublishOptions, TopicsChangeAnswer, Transport } from '../transport.js';
 
 /** Shortest pause between two sweeps of the replay log for expired events. */
 const MAX_SWEEP_INTERVAL_MS = 60_000;
 
 /**
  * The embedded default: one instance, everything in this process. An event
- * gets a single id shared by all its recipients, so its frame is built once.
+ * gets a single id shared by all its sources, so its frame is built once for
+ * all its users (and once per topic, which the frame names).
  */
 @Injectable()
 export class MemoryTransport extends Transport implements OnModuleInit, OnModuleDestroy {
@@ -43,22 +45,24 @@ export class MemoryTransport extends Transport implements OnModuleInit, OnModule
    * without a window is a retry after a crash, which took this process's
    * deliveries with it, so it needs no memory.
    */
-  async publish(event: PreparedEvent, recipients: readonly string[], options: PublishOptions = {}): Promise<void> {
+  async publish(event: PreparedEvent, sources: readonly string[], options: PublishOptions = {}): Promise<void> {
     const now = Date.now();
     if (options.dedupeKey !== undefined && options.dedupeWindowMs !== undefined) {
       if (this.seen.has(options.dedupeKey, now)) return;
       this.seen.add(options.dedupeKey, now + options.dedupeWindowMs);
     }
-    const message = event.toMessage(this.log.nextId(now));
-    for (const userId of recipients) {
-      this.log.append(userId, message);
-      this.sink?.deliver(userId, message);
+    const id = this.log.nextId(now);
+    const shared = event.toMessage(id);
+    for (const source of sources) {
+      const message = topicOfSource(source) === undefined ? shared : event.toMessage(id, source);
+      this.log.append(source, message);
+      this.sink?.deliver(source, message);
     }
     await options.receipt?.ack();
   }
 
-  async replay(userId: string, afterId: string | null): Promise<Replay> {
-    return this.log.read(userId, afterId);
+  async replay(source: string, afterId: string | null): Promise<Replay> {
+    return this.log.read(source, afterId);
   }
 
   connect(sink: DeliverySink): void {
@@ -68,6 +72,11 @@ export class MemoryTransport extends Transport implements OnModuleInit, OnModule
   watch(): void {}
 
   unwatch(): void {}
+
+  /** One instance: a stream that is not here is nowhere. */
+  async forwardTopicsChange(): Promise<TopicsChangeAnswer | null> {
+    return null;
+  }
 
   isReady(): boolean {
     return true;

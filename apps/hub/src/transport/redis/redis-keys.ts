@@ -1,7 +1,8 @@
 /**
- * Every Redis key and channel name, under REDIS_PREFIX. A user's keys and
- * channel share the hash tag `{user}`, so in a Redis Cluster they live in one
- * slot and a script may touch them together.
+ * Every Redis key and channel name, under REDIS_PREFIX. A source's keys and
+ * channel (a user's, or a topic's as `#<topic>`) share the hash tag
+ * `{source}`, so in a Redis Cluster they live in one slot and a script may
+ * touch them together.
  */
 export class RedisKeys {
   private readonly channelPrefix: string;
@@ -10,29 +11,34 @@ export class RedisKeys {
     this.channelPrefix = `${prefix}u:{`;
   }
 
-  log(userId: string): string {
-    return `${this.prefix}log:{${userId}}`;
+  log(source: string): string {
+    return `${this.prefix}log:{${source}}`;
   }
 
-  /** Bytes of the events in the user's log, beside it in its slot. */
-  logBytes(userId: string): string {
-    return `${this.prefix}logbytes:{${userId}}`;
+  /** Bytes of the events in the source's log, beside it in its slot. */
+  logBytes(source: string): string {
+    return `${this.prefix}logbytes:{${source}}`;
   }
 
-  channel(userId: string): string {
-    return `${this.channelPrefix}${userId}}`;
+  channel(source: string): string {
+    return `${this.channelPrefix}${source}}`;
   }
 
-  userOfChannel(channel: string): string {
+  sourceOfChannel(channel: string): string {
     return channel.slice(this.channelPrefix.length, -1);
   }
 
   /**
-   * Marks a publication as done. In a Redis Cluster each recipient is served
-   * on its own (its slot), so the marker is per recipient and in its slot.
+   * Marks a publication as done. In a Redis Cluster each source is served
+   * on its own (its slot), so the marker is per source and in its slot.
    */
-  seen(dedupeKey: string, userId?: string): string {
-    return userId === undefined ? `${this.prefix}seen:${dedupeKey}` : `${this.prefix}seen:{${userId}}:${dedupeKey}`;
+  seen(dedupeKey: string, source?: string): string {
+    return source === undefined ? `${this.prefix}seen:${dedupeKey}` : `${this.prefix}seen:{${source}}:${dedupeKey}`;
+  }
+
+  /** Where an instance hears what other instances ask of its streams (changes of topics), and their answers. */
+  control(instanceId: string): string {
+    return `${this.prefix}ctl:${instanceId}`;
   }
 
   /** Hits of one rate limit by one caller (`<limit>:<caller>`) in the current window. */

@@ -15,10 +15,10 @@ export interface AppendOptions {
 }
 
 /**
- * The scaled-out replay log: one Redis stream per user, capped at exactly
+ * The scaled-out replay log: one Redis stream per source (user or topic), capped at exactly
  * REPLAY_MAX_EVENTS entries (approximate trimming only drops whole nodes of
- * 100 entries, so a small window would never be trimmed) and expiring REPLAY_TTL_MS after the user's last
- * event. Ids are the stream's own, so they increase per user across instances.
+ * 100 entries, so a small window would never be trimmed) and expiring REPLAY_TTL_MS after the source's last
+ * event. Ids are the stream's own, so they increase per source across instances.
  */
 @Injectable()
 export class RedisReplayLog {
@@ -28,20 +28,20 @@ export class RedisReplayLog {
   ) {}
 
   /**
-   * Stores and publishes the event for `recipients` in one script: a group
-   * of the topology's `scriptGroups` (in a Redis Cluster, one recipient).
-   * @returns the number of recipients served now: 0 for a duplicate, -1 when
+   * Stores and publishes the event in `sources` in one script: a group of
+   * the topology's `scriptGroups` (in a Redis Cluster, one source).
+   * @returns the number of sources served now: 0 for a duplicate, -1 when
    *   `ack` is given and this consumer no longer owns the entry.
    */
-  append(event: PreparedEvent, recipients: readonly string[], options: AppendOptions = {}): Promise<number> {
+  append(event: PreparedEvent, sources: readonly string[], options: AppendOptions = {}): Promise<number> {
     const { keys, topology } = this.redis;
     const { ack, dedupe } = options;
-    const marker = dedupe ? [keys.seen(dedupe.key, topology.oneSlot ? undefined : recipients[0])] : [];
-    const keyList = [...recipients.map((r) => keys.log(r)), ...recipients.map((r) => keys.logBytes(r)), ...marker, ...(ack ? [keys.ingress] : [])];
+    const marker = dedupe ? [keys.seen(dedupe.key, topology.oneSlot ? undefined : sources[0])] : [];
+    const keyList = [...sources.map((s) => keys.log(s)), ...sources.map((s) => keys.logBytes(s)), ...marker, ...(ack ? [keys.ingress] : [])];
     return this.redis.scripts.heraldAppend(
       keyList.length,
       ...keyList,
-      recipients.length,
+      sources.length,
       this.config.replayMaxEvents,
       this.config.replayTtlMs,
       event.type,
@@ -52,18 +52,18 @@ export class RedisReplayLog {
       ack?.consumer ?? '',
       ack?.entryId ?? '',
       this.config.replayMaxBytes,
-      ...recipients.map((r) => keys.channel(r)),
+      ...sources.map((s) => keys.channel(s)),
     );
   }
 
   /**
-   * Everything after `afterId` for the user, or a reset when some of it is
+   * Everything after `afterId` in the source, or a reset when some of it is
    * gone: the log was trimmed past it, or the id is older than the log itself
    * (the log expired and began again). `0` (a client that had seen nothing)
    * replays the whole log unless it was trimmed.
    */
-  async read(userId: string, afterId: string | null): Promise<Replay> {
-    const result = await this.redis.scripts.heraldRead(1, this.redis.keys.log(userId), afterId === null ? '' : fullId(afterId));
+  async read(source: string, afterId: string | null): Promise<Replay> {
+    const result = await this.redis.scripts.heraldRead(1, this.redis.keys.log(source), afterId === null ? '' : fullId(afterId));
     const isStart = afterId !== null && compareEventIds(afterId, START_ID) === 0;
     if (!result) return { head: START_ID, events: afterId === null || isStart ? [] : null };
     const [last, deleted, first, entries] = result;
@@ -72,7 +72,7 @@ export class RedisReplayLog {
     const missing = isStart
       ? trimmed
       : compareEventIds(afterId, trimmed ? deleted : first) < 0 || compareEventIds(afterId, last) > 0;
-    return { head: last, events: missing ? null : entries.map(toMessage) };
+    return { head: last, events: missing ? null : entries.map((entry) => toMessage(entry, source)) };
   }
 }
 
@@ -81,19 +81,19 @@ function fullId(id: string): string {
   return id.includes('-') ? id : `${id}-0`;
 }
 
-function toMessage([id, fields]: Entry): StreamMessage {
+function toMessage([id, fields]: Entry, source: string): StreamMessage {
   let type = '';
   let tail = '';
   for (let i = 0; i < fields.length; i += 2) {
     if (fields[i] === 't') type = fields[i + 1];
     else if (fields[i] === 'b') tail = fields[i + 1];
   }
-  return streamMessage(id, type, tail);
+  return streamMessage(id, type, tail, source);
 }
 
-/** Parses a channel payload (`id\ntype\ntail`) written by the append script. */
-export function parsePublished(payload: string): StreamMessage {
+/** Parses a channel payload (`id\ntype\ntail`) written by the append script, on the source's channel. */
+export function parsePublished(payload: string, source: string): StreamMessage {
   const a = payload.indexOf('\n');
   const b = payload.indexOf('\n', a + 1);
-  return streamMessage(payload.slice(0, a), payload.slice(a + 1, b), payload.slice(b + 1));
+  return streamMessage(payload.slice(0, a), payload.slice(a + 1, b), payload.slice(b + 1), source);
 }

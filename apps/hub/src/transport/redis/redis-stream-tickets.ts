@@ -8,6 +8,7 @@ interface StoredPrincipal {
   sub: string;
   exp: number;
   scopes: string[];
+  topics?: readonly string[];
 }
 
 /** Tickets shared by all instances: issued on one, redeemed once (GETDEL) on any. */
@@ -19,7 +20,7 @@ export class RedisStreamTickets extends StreamTickets {
 
   async issue(principal: Principal): Promise<string> {
     const ticket = this.newTicket();
-    const stored: StoredPrincipal = { sub: principal.sub, exp: principal.exp, scopes: [...principal.scopes] };
+    const stored: StoredPrincipal = { ...principal, scopes: [...principal.scopes] };
     await unavailableWithoutRedis(this.redis.commands.set(this.redis.keys.ticket(ticket), JSON.stringify(stored), 'EX', StreamTickets.TTL_SECONDS));
     return ticket;
   }
@@ -27,8 +28,8 @@ export class RedisStreamTickets extends StreamTickets {
   async redeem(ticket: string): Promise<Principal | null> {
     const raw = await unavailableWithoutRedis(this.redis.commands.getdel(this.redis.keys.ticket(ticket)));
     if (!raw) return null;
-    const { sub, exp, scopes } = JSON.parse(raw) as StoredPrincipal;
-    return { sub, exp, scopes: new Set(scopes) };
+    const stored = JSON.parse(raw) as StoredPrincipal;
+    return { ...stored, scopes: new Set(stored.scopes) };
   }
 }
 

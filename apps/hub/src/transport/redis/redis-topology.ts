@@ -18,13 +18,13 @@ export interface RedisTopology {
   readonly subscriptionLost: readonly string[];
   /** Subscriber events after which subscriptions are back. */
   readonly subscriptionBack: readonly string[];
-  /** Whether one script may touch several users' keys and the ingress stream together. */
+  /** Whether one script may touch several sources' keys and the ingress stream together. */
   readonly oneSlot: boolean;
   connect(urls: string[], options: RedisOptions, clusterOptions: ClusterOptions): RedisClient;
   subscribe(subscriber: Redis, channels: string[]): Promise<unknown>;
   unsubscribe(subscriber: Redis, channel: string): Promise<unknown>;
-  /** The recipients in the groups one script call may serve. */
-  scriptGroups(recipients: readonly string[]): (readonly string[])[];
+  /** The sources in the groups one script call may serve. */
+  scriptGroups(sources: readonly string[]): (readonly string[])[];
 }
 
 const standalone: RedisTopology = {
@@ -37,7 +37,7 @@ const standalone: RedisTopology = {
   connect: (urls, options) => new Redis(urls[0], options),
   subscribe: (subscriber, channels) => subscriber.subscribe(...channels),
   unsubscribe: (subscriber, channel) => subscriber.unsubscribe(channel),
-  scriptGroups: (recipients) => [recipients],
+  scriptGroups: (sources) => [sources],
 };
 
 const cluster: RedisTopology = {
@@ -53,7 +53,7 @@ const cluster: RedisTopology = {
   // Each channel is subscribed on the shard of its slot.
   subscribe: (subscriber, channels) => Promise.all(channels.map((c) => subscriber.ssubscribe(c))),
   unsubscribe: (subscriber, channel) => subscriber.sunsubscribe(channel),
-  scriptGroups: (recipients) => recipients.map((r) => [r]),
+  scriptGroups: (sources) => sources.map((s) => [s]),
 };
 
 export function redisTopology(isCluster: boolean): RedisTopology {

@@ -1,10 +1,12 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { HubConfig } from '../../config/config.js';
 import { UnavailableError } from '../../errors/errors.js';
 import type { PreparedEvent } from '../../events/stream-message.js';
 import type { Replay } from '../replay.js';
-import { DeliverySink, PublishOptions, Transport } from '../transport.js';
+import { Instance } from '../../lifecycle/instance.js';
+import { DeliverySink, PublishOptions, TopicsChange, TopicsChangeAnswer, Transport } from '../transport.js';
 import { INGRESS_GROUP } from './redis-ingress.source.js';
 import { parsePublished, RedisReplayLog } from './redis-replay-log.js';
 import { RedisConnections } from './redis.connections.js';
@@ -13,59 +15,76 @@ import { RedisConnections } from './redis.connections.js';
 const DEDUPE_WINDOW_MS = 10 * 60_000;
 /** An ingress entry may be claimed again after this many idle times (a slow consumer); its marker must outlive that. */
 const INGRESS_RECLAIMS = 4;
-/** Users subscribed, or caught up, at once after a reconnect. */
+/** Sources subscribed, or caught up, at once after a reconnect. */
 const RECOVERY_BATCH = 200;
+/** How long a change of topics waits for the instance holding the stream. */
+const FORWARD_TIMEOUT_MS = 3000;
+
+/** What travels on an instance's control channel: a change of topics, or the answer to one. */
+type ControlMessage =
+  | { requestId: string; replyTo: string; change: TopicsChange }
+  | { requestId: string; answer: TopicsChangeAnswer };
 
 /**
- * Fan-out between instances through Redis. Each user has a channel, and an
- * instance subscribes to the channels of the users it holds streams for, so
- * its traffic grows with its own users, not with the cluster's. In a Redis
- * Cluster the channels are sharded (SSUBSCRIBE/SPUBLISH) and live in the
- * slot of the user's log.
+ * Fan-out between instances through Redis. Each source (a user, a topic) has
+ * a channel, and an instance subscribes to the channels of the sources its
+ * streams follow, so its traffic grows with its own streams, not with the
+ * cluster's. In a Redis Cluster the channels are sharded
+ * (SSUBSCRIBE/SPUBLISH) and live in the slot of the source's log.
  */
 @Injectable()
 export class RedisTransport extends Transport implements OnModuleInit {
   private readonly logger = new Logger(RedisTransport.name);
   private sink?: DeliverySink;
-  /** Users with streams here, and when their channel subscription is confirmed. */
+  /** Sources followed by streams here, and when their channel subscription is confirmed. */
   private readonly watched = new Map<string, Promise<void>>();
   private readonly subscriber: Redis;
+  /** This instance's control channel. */
+  private readonly control: string;
+  /** Changes forwarded to other instances, by request id, waiting for their answer. */
+  private readonly awaiting = new Map<string, (answer: TopicsChangeAnswer) => void>();
 
   constructor(
     private readonly redis: RedisConnections,
     private readonly log: RedisReplayLog,
     private readonly config: HubConfig,
+    instance: Instance,
   ) {
     super();
     // Redis and Cluster share the (s)subscribe API used here.
     this.subscriber = redis.subscriber as Redis;
+    this.control = redis.keys.control(instance.id);
   }
 
   onModuleInit(): void {
-    const onMessage = (channel: string, payload: string) =>
-      this.sink?.deliver(this.redis.keys.userOfChannel(channel), parsePublished(payload));
+    const onMessage = (channel: string, payload: string) => {
+      if (channel === this.control) return this.onControl(payload);
+      const source = this.redis.keys.sourceOfChannel(channel);
+      this.sink?.deliver(source, parsePublished(payload, source));
+    };
     const { topology } = this.redis;
     this.subscriber.on(topology.messageEvent, onMessage);
     // Live events may be lost from the moment a subscription connection drops:
     // hold live delivery at once, and catch up from the log once subscribed again.
     for (const event of topology.subscriptionLost) this.subscriber.on(event, () => this.sink?.suspendAll());
     for (const event of topology.subscriptionBack) this.subscriber.on(event, () => void this.recover());
+    void this.subscribe([this.control]);
   }
 
   /**
-   * One script per group of recipients that share a slot. An ingress entry is
+   * One script per group of sources that share a slot. An ingress entry is
    * acknowledged in that same script where one slot holds everything (a
    * standalone Redis); in a cluster each group is marked done under the
    * entry's dedupe key (so that a retry skips it) and the entry is
    * acknowledged last.
    */
-  async publish(event: PreparedEvent, recipients: readonly string[], options: PublishOptions = {}): Promise<void> {
+  async publish(event: PreparedEvent, sources: readonly string[], options: PublishOptions = {}): Promise<void> {
     const { dedupeKey, dedupeWindowMs = DEDUPE_WINDOW_MS, receipt } = options;
     try {
-      const groups = this.redis.topology.scriptGroups(recipients);
+      const groups = this.redis.topology.scriptGroups(sources);
       if (receipt && this.redis.topology.oneSlot) {
         const ack = { group: INGRESS_GROUP, consumer: receipt.consumer, entryId: receipt.entryId };
-        await this.log.append(event, recipients, { ack });
+        await this.log.append(event, sources, { ack });
         return;
       }
       const dedupe = receipt
@@ -81,27 +100,27 @@ export class RedisTransport extends Transport implements OnModuleInit {
   }
 
   /**
-   * Waits for the user's channel subscription first: an event stored after
+   * Waits for the source's channel subscription first: an event stored after
    * the read is then certain to arrive live, and one stored before it is in
    * the read. The stream drops the ids it gets twice.
    */
-  async replay(userId: string, afterId: string | null): Promise<Replay> {
-    await this.watched.get(userId);
-    return this.log.read(userId, afterId);
+  async replay(source: string, afterId: string | null): Promise<Replay> {
+    await this.watched.get(source);
+    return this.log.read(source, afterId);
   }
 
   connect(sink: DeliverySink): void {
     this.sink = sink;
   }
 
-  watch(userId: string): void {
-    this.watched.set(userId, this.subscribe([userId]));
+  watch(source: string): void {
+    this.watched.set(source, this.subscribe([this.redis.keys.channel(source)]));
   }
 
-  unwatch(userId: string): void {
-    this.watched.delete(userId);
+  unwatch(source: string): void {
+    this.watched.delete(source);
     if (this.subscriber.status !== 'ready') return;
-    this.redis.topology.unsubscribe(this.subscriber, this.redis.keys.channel(userId)).catch(() => undefined);
+    this.redis.topology.unsubscribe(this.subscriber, this.redis.keys.channel(source)).catch(() => undefined);
   }
 
   isReady(): boolean {
@@ -109,12 +128,60 @@ export class RedisTransport extends Transport implements OnModuleInit {
   }
 
   /**
+   * Publishes the change on the holding instance's control channel and waits
+   * for its answer there, on this instance's own.
+   */
+  async forwardTopicsChange(instanceId: string, change: TopicsChange): Promise<TopicsChangeAnswer | null> {
+    const requestId = randomUUID();
+    const answered = new Promise<TopicsChangeAnswer>((resolve) => {
+      const timer = setTimeout(() => {
+        this.awaiting.delete(requestId);
+        resolve({ status: HttpStatus.SERVICE_UNAVAILABLE, message: 'the instance holding the stream did not answer in time' });
+      }, FORWARD_TIMEOUT_MS);
+      this.awaiting.set(requestId, (answer) => {
+        clearTimeout(timer);
+        this.awaiting.delete(requestId);
+        resolve(answer);
+      });
+    });
+    const message: ControlMessage = { requestId, replyTo: this.control, change };
+    let listeners: number;
+    try {
+      listeners = await this.sendControl(this.redis.keys.control(instanceId), message);
+    } catch (err) {
+      this.awaiting.get(requestId)?.({ status: HttpStatus.SERVICE_UNAVAILABLE, message: `Redis is unavailable: ${(err as Error).message}` });
+      return answered;
+    }
+    if (listeners > 0) return answered;
+    // No such instance (gone, or never was): nothing will answer.
+    this.awaiting.get(requestId)?.({ status: HttpStatus.NOT_FOUND });
+    return null;
+  }
+
+  private sendControl(channel: string, message: ControlMessage): Promise<number> {
+    return this.redis.commands.call(this.redis.topology.publishCommand, channel, JSON.stringify(message)) as Promise<number>;
+  }
+
+  private onControl(payload: string): void {
+    let message: ControlMessage;
+    try {
+      message = JSON.parse(payload) as ControlMessage;
+    } catch {
+      return this.logger.warn(`ignored a control message that is not JSON: ${payload.slice(0, 100)}`);
+    }
+    if ('answer' in message) return this.awaiting.get(message.requestId)?.(message.answer);
+    const { requestId, replyTo, change } = message;
+    void this.sink!.changeTopics(change)
+      .then((answer) => this.sendControl(replyTo, { requestId, answer }))
+      .catch((err: Error) => this.logger.warn(`answering a change of topics failed: ${err.message}`));
+  }
+
+  /**
    * Resolves once subscribed. While Redis is away it resolves at once: the
    * read that follows fails, and recovery subscribes again.
    */
-  private async subscribe(userIds: string[]): Promise<void> {
+  private async subscribe(channels: string[]): Promise<void> {
     if (this.subscriber.status !== 'ready') return;
-    const channels = userIds.map((u) => this.redis.keys.channel(u));
     try {
       await this.redis.topology.subscribe(this.subscriber, channels);
     } catch (err) {
@@ -124,27 +191,28 @@ export class RedisTransport extends Transport implements OnModuleInit {
 
   /**
    * After a subscription connection is back: subscribe again to every
-   * watched user's channel (confirmed), then give each user's suspended
+   * watched source's channel (confirmed), then give each source's suspended
    * streams what they missed, from the log. Streams stay open throughout.
    */
   private async recover(): Promise<void> {
-    const users = [...this.watched.keys()];
-    for (let i = 0; i < users.length; i += RECOVERY_BATCH) {
-      const batch = users.slice(i, i + RECOVERY_BATCH);
-      const subscribed = this.subscribe(batch);
-      for (const userId of batch) this.watched.set(userId, subscribed);
+    const sources = [...this.watched.keys()];
+    await this.subscribe([this.control]);
+    for (let i = 0; i < sources.length; i += RECOVERY_BATCH) {
+      const batch = sources.slice(i, i + RECOVERY_BATCH);
+      const subscribed = this.subscribe(batch.map((s) => this.redis.keys.channel(s)));
+      for (const source of batch) this.watched.set(source, subscribed);
       await subscribed;
     }
     // The subscriber may be back before the command connection the log is
     // read on: catching up now would fail and end streams that can be kept.
     await this.commandsReady();
     let caughtUp = 0;
-    for (let i = 0; i < users.length; i += RECOVERY_BATCH) {
-      const counts = await Promise.all(users.slice(i, i + RECOVERY_BATCH).map((u) => this.catchUp(u)));
+    for (let i = 0; i < sources.length; i += RECOVERY_BATCH) {
+      const counts = await Promise.all(sources.slice(i, i + RECOVERY_BATCH).map((s) => this.catchUp(s)));
       caughtUp += counts.reduce((a, b) => a + b, 0);
     }
-    if (caughtUp > 0 || users.length > 0) {
-      this.logger.log(`resubscribed ${users.length} user(s); delivered ${caughtUp} event(s) missed meanwhile`);
+    if (caughtUp > 0 || sources.length > 0) {
+      this.logger.log(`resubscribed ${sources.length} source(s); delivered ${caughtUp} event(s) missed meanwhile`);
     }
   }
 
@@ -154,16 +222,16 @@ export class RedisTransport extends Transport implements OnModuleInit {
     return new Promise((resolve) => commands.once('ready', () => resolve()));
   }
 
-  private async catchUp(userId: string): Promise<number> {
-    const position = this.sink?.suspendedPosition(userId);
+  private async catchUp(source: string): Promise<number> {
+    const position = this.sink?.suspendedPosition(source);
     if (position === undefined) return 0;
     try {
-      const replay = await this.log.read(userId, position);
-      this.sink!.resume(userId, replay);
+      const replay = await this.log.read(source, position);
+      this.sink!.resume(source, replay);
       return replay.events?.length ?? 0;
     } catch (err) {
-      this.logger.warn(`catching up ${userId} failed (${(err as Error).message}); ending its streams to replay`);
-      this.sink!.endStreams(userId);
+      this.logger.warn(`catching up ${source} failed (${(err as Error).message}); ending its streams to replay`);
+      this.sink!.endStreams(source);
       return 0;
     }
   }
