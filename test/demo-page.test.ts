@@ -2,15 +2,18 @@
 // contexts, live notifications and the unread badge, the inbox on load, "mark
 // read" reaching every tab, recovery from a hub restart on its own (also the
 // `npm start` way, with a new random JWT secret per boot), keyboard use,
-// labels, contrast, and a clean console.
+// labels, contrast, and a clean console. And an open post's thread, live for
+// every viewer through the post's topic: each comment once on every page, and
+// the topic left behind when the viewer leaves the post.
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
-import { freePort, HubProcess, startHubProcess } from './support/processes.js';
+import { HubProcess, startHubProcess } from './support/processes.js';
 
 // The page's DOM, seen from Node: tsconfig has no DOM lib, so in-page code is typed loosely.
 type Dom = any;
@@ -25,6 +28,29 @@ const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 const RESTART_TIMEOUT_MS = 40_000;
 
 // ---- processes -------------------------------------------------------------
+
+/**
+ * A port nobody listens on right now, below 32768: out of the kernel's
+ * ephemeral range, which the browser's and the hub's own outgoing connections
+ * draw from.
+ */
+async function lowPort(): Promise<number> {
+  const listens = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await listens(port)) return port;
+  }
+  throw new Error('no free port below 32768');
+}
+
+/** The hub as a child process (startHubProcess) on a port below 32768. */
+const startLowHub = async (env: Record<string, string> = {}): Promise<HubProcess> =>
+  startHubProcess({ PORT: String(await lowPort()), ...env });
 
 interface NpmStartHub {
   url: string;
@@ -286,7 +312,7 @@ describe('demo page: two users, live notifications, every tab in step', () => {
   const secondComment = 'Also: shall we book a table for six?';
 
   beforeAll(async () => {
-    [hub, browser] = await Promise.all([startHubProcess(), chromium.launch(LAUNCH)]);
+    [hub, browser] = await Promise.all([startLowHub(), chromium.launch(LAUNCH)]);
     aliceContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     bobContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     carolContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
@@ -480,6 +506,248 @@ describe('demo page: two users, live notifications, every tab in step', () => {
   });
 });
 
+// ---- a post's thread, live for every viewer -------------------------------------
+
+/** What a page's EventSources did, recorded by an init script (the page itself is untouched). */
+interface StreamLog {
+  /** Each EventSource the page opened, in order: the topics in its URL, whether it sent `ready`, whether the page closed it. */
+  streams: { topics: string[]; ready: boolean; closed: boolean }[];
+  /** Every `comment.added` the page received, with the stream it came on (its index in `streams`). */
+  added: { stream: number; id: string; postId: string; authorId: string; body: string }[];
+}
+
+/**
+ * Runs in each page before app.js (Playwright sends its source): wraps
+ * EventSource so that the test sees what came over the stream (a comment
+ * delivered on the post's topic, not read again over HTTP) and what each
+ * stream followed.
+ */
+function recordStreams(): void {
+  const Native = window.EventSource;
+  const log: StreamLog = { streams: [], added: [] };
+  window.heraldStreams = log;
+  window.EventSource = class extends Native {
+    constructor(url: string, init?: unknown) {
+      super(url, init);
+      const index = log.streams.length;
+      const entry = { topics: new URL(url, window.location.href).searchParams.getAll('topic') as string[], ready: false, closed: false };
+      log.streams.push(entry);
+      this.addEventListener('ready', () => (entry.ready = true));
+      this.addEventListener('comment.added', (event: Dom) => {
+        const { id, postId, authorId, body } = JSON.parse(event.data).data;
+        log.added.push({ stream: index, id, postId, authorId, body });
+      });
+      const close = this.close.bind(this);
+      this.close = () => {
+        entry.closed = true;
+        close();
+      };
+    }
+  };
+}
+
+const streamLog = (page: Page): Promise<StreamLog> => page.evaluate(() => window.heraldStreams as StreamLog);
+
+/** Waits until the page's newest stream follows exactly `topics` and is live, and every older one is closed. */
+async function following(page: Page, topics: string[]): Promise<void> {
+  const current = async () => {
+    const { streams } = await streamLog(page);
+    const last = streams.at(-1);
+    return { topics: last?.topics ?? null, ready: last?.ready ?? false, openBefore: streams.slice(0, -1).filter((s) => !s.closed).length };
+  };
+  const wanted = { topics, ready: true, openBefore: 0 };
+  expect(await settle(current, (c) => JSON.stringify(c) === JSON.stringify(wanted))).toEqual(wanted);
+}
+
+/** Waits until the page received `comment.added` for this comment over its stream; resolves to how many times it did. */
+async function receivedLive(page: Page, commentId: string): Promise<number> {
+  const times = async () => (await streamLog(page)).added.filter((a) => a.id === commentId).length;
+  return settle(times, (n) => n > 0);
+}
+
+/** The thread as the user sees it. */
+const thread = (page: Page) => page.locator('#comments > li').allTextContents();
+
+/** Opens a post from the list, and waits until the page follows its thread. */
+async function openThread(page: Page, title: string, postId: string): Promise<void> {
+  await page.getByRole('button', { name: title, exact: true }).click();
+  expect(await settle(() => page.locator('#post-title').textContent(), (t) => t === title)).toBe(title);
+  await following(page, [`post:${postId}`]);
+}
+
+/** The newest comment on a post with this text, as the hub has it. */
+async function commentIdOf(url: string, token: string, postId: string, text: string): Promise<string> {
+  const post = (await (await apiAs(url, token, `/v1/posts/${postId}`)).json()) as { comments: { id: string; body: string }[] };
+  const comment = post.comments.findLast((c) => c.body === text);
+  expect(comment?.body).toBe(text);
+  return comment!.id;
+}
+
+/** From the hub's metrics: open streams, and streams per followed topic. */
+async function hubStreams(url: string): Promise<{ open: number; topics: Record<string, number> }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const topics: Record<string, number> = {};
+  for (const m of text.matchAll(/^herald_topic_streams\{topic="([^"]+)"\} (\d+)$/gm)) topics[m[1]] = Number(m[2]);
+  return { open: Number(text.match(/^herald_open_streams (\d+)$/m)?.[1]), topics };
+}
+
+describe('demo page: an open post’s thread is live for every viewer', () => {
+  let hub: HubProcess;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  let alice: Page;
+  let bob: Page;
+  let carol: Page;
+  let postId: string;
+  const problems: Problems = { lines: [] };
+  const title = `Board games night ${Date.now().toString(36)}`;
+  const bobSays = 'I can bring Carcassonne';
+  const carolSays = 'And I will bring snacks for everyone';
+
+  async function userPage(name: string): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    contexts.push(context);
+    await context.addInitScript(recordStreams);
+    const page = watch(await context.newPage(), name, problems);
+    await signIn(page, hub.url, name);
+    return page;
+  }
+
+  beforeAll(async () => {
+    [hub, browser] = await Promise.all([startLowHub(), chromium.launch(LAUNCH)]);
+  });
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await hub?.kill('SIGKILL');
+  });
+
+  it('bob’s and carol’s comments appear live on each other’s page, exactly once on every page; alice is notified', async () => {
+    alice = await userPage('alice');
+    await publishPost(alice, title, 'Saturday at mine. Who brings what?');
+    const aliceToken = await devToken(hub.url, 'alice');
+    const posts = (await (await apiAs(hub.url, aliceToken, '/v1/posts?limit=20')).json()) as { id: string; title: string }[];
+    postId = posts.find((p) => p.title === title)!.id;
+    // The author's page shows her new post, and follows its thread too.
+    await following(alice, [`post:${postId}`]);
+
+    [bob, carol] = [await userPage('bob'), await userPage('carol')];
+    for (const page of [bob, carol]) await openThread(page, title, postId);
+    // Announced politely to screen readers as comments come in.
+    expect(await carol.locator('#comments').getAttribute('aria-live')).toBe('polite');
+    for (const page of [alice, bob, carol]) {
+      expect(await thread(page)).toEqual([]);
+      await mark(page);
+    }
+
+    // bob comments: carol's page shows it without a reload, from the post's topic.
+    await commentOnPost(bob, 'bob', title, bobSays);
+    const bobComment = await commentIdOf(hub.url, aliceToken, postId, bobSays);
+    expect(await settle(() => thread(carol), (t) => t.length > 0)).toEqual([`bob: ${bobSays}`]);
+    expect(await receivedLive(carol, bobComment)).toBe(1);
+    // On bob's own page it is there once, though it came both in the answer to his POST and on the topic.
+    expect(await receivedLive(bob, bobComment)).toBe(1);
+    expect(await receivedLive(alice, bobComment)).toBe(1);
+    for (const page of [alice, bob, carol]) expect(await thread(page)).toEqual([`bob: ${bobSays}`]);
+
+    // carol comments: bob's page shows it.
+    await commentOnPost(carol, 'carol', title, carolSays);
+    const carolComment = await commentIdOf(hub.url, aliceToken, postId, carolSays);
+    expect(await settle(() => thread(bob), (t) => t.length > 1)).toEqual([`bob: ${bobSays}`, `carol: ${carolSays}`]);
+    for (const page of [alice, bob, carol]) expect(await receivedLive(page, carolComment)).toBe(1);
+    for (const page of [alice, bob, carol]) expect(await thread(page)).toEqual([`bob: ${bobSays}`, `carol: ${carolSays}`]);
+    // Comments that came in live are marked as new for a moment on the other pages, not on the commenter's.
+    expect(await bob.locator('#comments > li.arrived').allTextContents()).toEqual([`carol: ${carolSays}`]);
+    expect(await carol.locator('#comments > li.arrived').allTextContents()).toEqual([`bob: ${bobSays}`]);
+
+    // alice, the author, got her usual notifications; bob, an earlier commenter, one for carol's.
+    expect(await settle(() => notifications(alice), (list) => list.length === 2)).toEqual([
+      { state: 'unread', text: `carol commented: “${carolSays}”`, buttons: ['Open post', 'Mark read'] },
+      { state: 'unread', text: `bob commented: “${bobSays}”`, buttons: ['Open post', 'Mark read'] },
+    ]);
+    expect(await badge(alice)).toEqual({ text: '2', count: '2' });
+    expect((await settle(() => notifications(bob), (list) => list.length === 1)).map((n) => n.text)).toEqual([
+      `carol commented: “${carolSays}”`,
+    ]);
+    expect(await badge(bob)).toEqual({ text: '1', count: '1' });
+    expect(await notifications(carol)).toEqual([]);
+
+    // Nothing was reloaded, every page is live, and the hub holds one stream per page, all on the topic.
+    expect([await marked(alice), await marked(bob), await marked(carol)]).toEqual([42, 42, 42]);
+    for (const page of [alice, bob, carol]) expect(await status(page)).toEqual({ state: 'live', text: 'live' });
+    expect(await hubStreams(hub.url)).toEqual({ open: 3, topics: { [`post:${postId}`]: 3 } });
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    for (const [name, page] of [['bob', bob], ['carol', carol]] as const) {
+      const file = path.join(ARTIFACTS, `demo-thread-${name}.png`);
+      await page.bringToFront();
+      await page.screenshot({ path: file, fullPage: true });
+      expect(statSync(file).size).toBeGreaterThan(10_000);
+    }
+  });
+
+  it('a viewer who opens another post, or closes it, no longer follows its thread', async () => {
+    const otherTitle = `Book club ${Date.now().toString(36)}`;
+    await publishPost(alice, otherTitle, 'Next book?');
+    const aliceToken = await devToken(hub.url, 'alice');
+    const posts = (await (await apiAs(hub.url, aliceToken, '/v1/posts?limit=20')).json()) as { id: string; title: string }[];
+    const otherId = posts.find((p) => p.title === otherTitle)!.id;
+    await following(alice, [`post:${otherId}`]);
+
+    // carol opens the other post; bob closes the one he had open.
+    await carol.getByRole('button', { name: 'Refresh' }).click();
+    await openThread(carol, otherTitle, otherId);
+    expect(await thread(carol)).toEqual([]);
+    await bob.getByRole('button', { name: 'Close post' }).click();
+    await following(bob, []);
+    expect(await bob.locator('#post').isHidden()).toBe(true);
+    // Focus goes back to the post in the list, not to the top of the page.
+    expect(await bob.evaluate(() => document.activeElement?.textContent)).toBe(title);
+    // The hub agrees: nobody follows the first post any more, and the old streams are gone.
+    expect(await settle(() => hubStreams(hub.url), (s) => s.open === 3 && !(`post:${postId}` in s.topics))).toEqual({
+      open: 3,
+      topics: { [`post:${otherId}`]: 2 },
+    });
+
+    // dave comments on both posts: the first reaches no page's thread, the second reaches those who follow it.
+    const daveToken = await devToken(hub.url, 'dave');
+    const before = await Promise.all([alice, bob, carol].map(async (page) => (await streamLog(page)).added.length));
+    expect((await apiAs(hub.url, daveToken, `/v1/posts/${postId}/comments`, { body: 'first post, nobody watching' })).status).toBe(201);
+    expect((await apiAs(hub.url, daveToken, `/v1/posts/${otherId}/comments`, { body: 'Dune, please' })).status).toBe(201);
+    for (const page of [alice, carol]) expect(await settle(() => thread(page), (t) => t.length > 0)).toEqual(['dave: Dune, please']);
+    await sleep(300);
+    const after = await Promise.all([alice, bob, carol].map(async (page, i) => (await streamLog(page)).added.slice(before[i])));
+    expect(after.map((added) => added.map((a) => `${a.postId}: ${a.body}`))).toEqual([
+      [`${otherId}: Dune, please`],
+      [],
+      [`${otherId}: Dune, please`],
+    ]);
+
+    // Notifications do not depend on following: all three hear of dave's comment on the first post
+    // (alice, the author of both, of both comments).
+    const texts = async (page: Page, count: number) => (await settle(() => notifications(page), (list) => list.length === count)).map((n) => n.text);
+    expect((await texts(alice, 4)).slice(0, 2)).toEqual(['dave commented: “Dune, please”', 'dave commented: “first post, nobody watching”']);
+    expect((await texts(bob, 2))[0]).toBe('dave commented: “first post, nobody watching”');
+    expect(await texts(carol, 1)).toEqual(['dave commented: “first post, nobody watching”']);
+
+    // Back to the first post from the notification: its thread is followed again, all of it shown once.
+    await bob.locator('#notifications > li').first().getByRole('button', { name: 'Open post' }).click();
+    await following(bob, [`post:${postId}`]);
+    expect(await settle(() => thread(bob), (t) => t.length === 3)).toEqual([
+      `bob: ${bobSays}`,
+      `carol: ${carolSays}`,
+      'dave: first post, nobody watching',
+    ]);
+    for (const page of [alice, bob, carol]) expect(await status(page)).toEqual({ state: 'live', text: 'live' });
+    expect([await marked(alice), await marked(bob), await marked(carol)]).toEqual([42, 42, 42]);
+  });
+
+  it('logged no console errors, page errors or alerts in any page', () => {
+    expect(problems.lines).toEqual([]);
+  });
+});
+
 // ---- restarts -------------------------------------------------------------------
 
 /** How long a hub may take to exit after SIGTERM with one idle browser tab open (its streams end at once). */
@@ -556,7 +824,7 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
   }
 
   it('`npm start` (no JWT_SECRET, a new secret per boot): alice’s page reconnects on its own and shows what came while it was down', async () => {
-    const port = await freePort();
+    const port = await lowPort();
     const sqlite = path.join(dir, 'npm-start.sqlite');
     const problems: Problems = { lines: [] };
     const first = await startNpmStartHub(port, sqlite);
@@ -631,7 +899,7 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
   }, RESTART_TIMEOUT_MS);
 
   it('with a fixed JWT_SECRET and a crash (SIGKILL): EventSource’s own reconnect brings the page back', async () => {
-    const port = String(await freePort());
+    const port = String(await lowPort());
     const sqlite = path.join(dir, 'secret.sqlite');
     const problems: Problems = { lines: [] };
     const first = await startHubProcess({ PORT: port, SQLITE_PATH: sqlite });
@@ -674,7 +942,7 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
 
   it('a tab whose stream is refused (429: too many streams for the user) backs off instead of hammering the hub', async () => {
     // STREAMS_PER_USER_MAX is 8 by default: the 9th tab of a user gets 429. One is enough to show it.
-    const hub = await startHubProcess({ STREAMS_PER_USER_MAX: '1' });
+    const hub = await startLowHub({ STREAMS_PER_USER_MAX: '1' });
     hubs.push(hub);
     const problems: Problems = { lines: [] };
     const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });

@@ -1,9 +1,14 @@
 // Herald's demo page: sign in as anyone (dev tokens), see notifications arrive
-// live on the browser's own EventSource, and write posts and comments.
+// live on the browser's own EventSource, write posts and comments, and watch
+// an open post's thread grow as anyone comments (its topic, `post:<id>`).
 // No framework and no build step: what a page needs to use Herald is here.
 
 const $ = (id) => document.getElementById(id);
 const STREAM_EVENTS = ['comment.created'];
+/** The topic of a post's thread: every viewer of the post follows it. */
+const postTopic = (postId) => `post:${postId}`;
+/** What the page's tokens may follow: any post's thread. */
+const TOPIC_PATTERNS = ['post:*'];
 
 /**
  * Background refreshes may fail while the hub is away; the next `ready`
@@ -26,6 +31,12 @@ const state = {
   items: new Map(),
   unread: 0,
   openPostId: null,
+  /** The ids of the comments shown in the open post's thread. */
+  shownComments: new Set(),
+  /** The topic in the URL of the current stream (null: none): what EventSource's own reconnects follow. */
+  streamTopic: null,
+  /** Whether the current stream sent `ready` (and is not reconnecting). */
+  live: false,
 };
 
 // ---- the API -------------------------------------------------------------
@@ -49,9 +60,12 @@ async function api(path, { method = 'GET', body } = {}) {
   return payload;
 }
 
-/** A dev token for the user, kept per tab (a cookie would be shared by alice's and bob's windows). */
+/**
+ * A dev token for the user, kept per tab (a cookie would be shared by alice's
+ * and bob's windows). Its `topics` claim lets the stream follow any post's thread.
+ */
 async function authenticate(user) {
-  const { token } = await api('/v1/dev/token', { method: 'POST', body: { sub: user } });
+  const { token } = await api('/v1/dev/token', { method: 'POST', body: { sub: user, topics: TOPIC_PATTERNS } });
   state.token = token;
 }
 
@@ -64,35 +78,68 @@ function setStatus(status) {
 }
 
 /**
- * Opens the stream. EventSource reconnects by itself after a network blip,
- * sending Last-Event-ID; it only gives up on an error answer (a token the
- * hub no longer accepts, say after a restart with a new secret). Then the
- * page gets a fresh token and reconnects itself with the last id it saw.
+ * Opens the stream, following the open post's topic if there is one.
+ * EventSource reconnects by itself after a network blip, sending
+ * Last-Event-ID; it only gives up on an error answer (a token the hub no
+ * longer accepts, say after a restart with a new secret). Then the page gets
+ * a fresh token and reconnects itself with the last id it saw.
+ *
+ * @param switching the stream is replaced only to follow another topic: if
+ *   the old one was live, nothing was missed (the new one replays the user's
+ *   events after lastEventId), so the status stays and nothing is reloaded.
  */
-function connect() {
+function connect({ switching = false } = {}) {
+  const quiet = switching && state.live && state.lastEventId !== null;
   state.stream?.close();
+  state.live = false;
   // EventSource cannot send headers: the token goes in the query, which the
   // hub never logs in clear. Its own reconnects send Last-Event-ID, which wins
   // over the lastEventId here.
   const query = new URLSearchParams({ access_token: state.token });
   if (state.lastEventId) query.set('lastEventId', state.lastEventId);
+  const topic = state.openPostId === null ? null : postTopic(state.openPostId);
+  if (topic) query.append('topic', topic);
   const stream = new EventSource(`/v1/stream?${query}`);
   state.stream = stream;
-  setStatus(state.lastEventId ? 'reconnecting' : 'connecting');
+  state.streamTopic = topic;
+  if (!quiet) setStatus(state.lastEventId ? 'reconnecting' : 'connecting');
 
   const track = (event) => {
     if (event.lastEventId) state.lastEventId = event.lastEventId;
   };
+  // Only the first `ready` of a quiet switch: a later one is EventSource's own reconnect.
+  let switched = quiet;
   stream.addEventListener('ready', (event) => {
     track(event);
+    state.live = true;
     setStatus('live');
     retryDelay = FIRST_RETRY_MS;
+    // A topic starts where it is when the stream subscribes: a comment made
+    // between loading the thread and this `ready` came on no stream. Merging
+    // the thread again (by comment id) fills that gap, and any other gap a
+    // reconnect left.
+    if (topic && state.openPostId !== null && postTopic(state.openPostId) === topic) quietly(refreshThread(state.openPostId));
+    if (switched) {
+      switched = false;
+      return;
+    }
     quietly(loadInbox());
     quietly(loadPosts());
   });
   stream.addEventListener('reset', (event) => {
     track(event);
-    quietly(loadInbox());
+    // A topic's reset: the thread missed more than the hub keeps; read it again.
+    const { topic: resetTopic } = JSON.parse(event.data || '{}');
+    if (resetTopic === undefined) quietly(loadInbox());
+    else if (state.openPostId !== null && postTopic(state.openPostId) === resetTopic) quietly(refreshThread(state.openPostId));
+  });
+  // After a change of topics (PUT /v1/streams/{id}/topics, which this page
+  // does not use): its id carries the positions in the topics.
+  stream.addEventListener('topics', track);
+  stream.addEventListener('comment.added', (event) => {
+    track(event);
+    const comment = JSON.parse(event.data).data;
+    if (comment.postId === state.openPostId) showComments([comment], { live: true });
   });
   stream.addEventListener('expired', (event) => {
     track(event);
@@ -110,9 +157,31 @@ function connect() {
   }
   stream.addEventListener('error', () => {
     if (state.stream !== stream) return;
+    state.live = false;
     if (stream.readyState === EventSource.CLOSED) void recover();
     else setStatus('reconnecting');
   });
+}
+
+/**
+ * Makes the stream follow the open post's thread (or no thread), by opening
+ * a new stream with the topic in its URL and the last event id.
+ *
+ * Why not PUT /v1/streams/{connectionId}/topics: EventSource reconnects by
+ * itself with the URL it was opened with, so after a PUT its next reconnect
+ * (a blip, the stream's maximum age, an instance draining) would quietly
+ * follow the old topic again; and the PUT gets 409 until the stream is live.
+ * A new stream's URL is always what
+ * the page follows, and its lastEventId replays the user's events, so the
+ * inbox misses nothing. The cost: one stream open per post opened (and a user
+ * already at STREAMS_PER_USER_MAX may be refused once, until the hub counts
+ * the old stream out; the page then recovers as from any refused stream).
+ */
+function followOpenPost() {
+  const wanted = state.openPostId === null ? null : postTopic(state.openPostId);
+  // Signed out, or waiting to reconnect: the next connect() takes the open post's topic.
+  if (!state.user || !state.stream || recovering || wanted === state.streamTopic) return;
+  connect({ switching: true });
 }
 
 const FIRST_RETRY_MS = 3000;
@@ -166,7 +235,7 @@ function receive(envelope) {
   state.items = new Map([[id, { id, type: envelope.type, data: envelope.data, createdAt: envelope.createdAt, readAt: null }], ...state.items]);
   state.unread += 1;
   renderInbox();
-  if (envelope.type === 'comment.created' && envelope.data.postId === state.openPostId) quietly(openPost(state.openPostId));
+  // The open post's thread shows the comment itself: it follows the post's topic.
 }
 
 /** Another tab (or this one) marked items read: every tab shows the same badge. */
@@ -227,7 +296,9 @@ async function loadPosts() {
   $('posts').replaceChildren(
     ...posts.map((post) => {
       const li = document.createElement('li');
-      li.append(button(post.title, () => openPost(post.id), 'link'));
+      const open = button(post.title, () => openPost(post.id), 'link');
+      open.dataset.postId = post.id;
+      li.append(open);
       const meta = document.createElement('span');
       meta.className = 'meta';
       meta.textContent = ` by ${post.authorId}`;
@@ -237,22 +308,79 @@ async function loadPosts() {
   );
 }
 
+/** Counts post loads, so that only the last post asked for is shown when answers cross. */
+let opening = 0;
+
+/** Shows a post with its thread, and follows its topic so the thread stays live. */
 async function openPost(id) {
+  const ticket = ++opening;
   const post = await api(`/v1/posts/${encodeURIComponent(id)}`);
+  if (ticket !== opening || !state.user) return;
+  const other = post.id !== state.openPostId;
   state.openPostId = post.id;
   $('post').hidden = false;
   $('post-title').textContent = post.title;
   $('post-meta').textContent = `by ${post.authorId}`;
   $('post-body').textContent = post.body;
-  $('comments').replaceChildren(
-    ...post.comments.map((comment) => {
-      const li = document.createElement('li');
-      const who = document.createElement('strong');
-      who.textContent = `${comment.authorId}: `;
-      li.append(who, comment.body);
-      return li;
-    }),
-  );
+  if (other) newThread();
+  showComments(post.comments);
+  followOpenPost();
+}
+
+/** Leaves the open post: its thread is no longer followed. Focus goes back to the post in the list. */
+function closePost() {
+  const closed = state.openPostId;
+  opening++;
+  state.openPostId = null;
+  $('post').hidden = true;
+  newThread();
+  followOpenPost();
+  const back = [...$('posts').querySelectorAll('button')].find((b) => b.dataset.postId === closed);
+  (back ?? $('post-title-input')).focus();
+}
+
+/** The open post's comments again, merged into its thread (a gap after a reconnect, a topic's reset). */
+async function refreshThread(postId) {
+  const post = await api(`/v1/posts/${encodeURIComponent(postId)}`);
+  if (post.id === state.openPostId) showComments(post.comments);
+}
+
+/**
+ * An empty thread list, a new element: the list is a polite live region, and
+ * a live region announces what is added to it, not what it holds when it
+ * appears, so opening a post does not read its whole thread aloud while each
+ * comment that arrives later is announced once.
+ */
+function newThread() {
+  const list = $('comments').cloneNode(false);
+  $('comments').replaceWith(list);
+  state.shownComments = new Set();
+}
+
+/** Comment ids are decimal strings: shorter is smaller, then by characters. */
+const compareIds = (a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Puts comments in the thread, each once (by id: the commenter's own comment
+ * comes both in the answer to its POST and on the topic; a refresh repeats
+ * what the topic sent), in the order of their ids whatever order they came in.
+ * @param live they arrived on the stream: marked as new for a moment.
+ */
+function showComments(comments, { live = false } = {}) {
+  const list = $('comments');
+  for (const comment of comments) {
+    const id = String(comment.id);
+    if (state.shownComments.has(id)) continue;
+    state.shownComments.add(id);
+    const li = document.createElement('li');
+    li.dataset.id = id;
+    if (live && comment.authorId !== state.user) li.className = 'arrived';
+    const who = document.createElement('strong');
+    who.textContent = `${comment.authorId}: `;
+    li.append(who, comment.body);
+    const after = [...list.children].find((other) => compareIds(other.dataset.id, id) > 0);
+    list.insertBefore(li, after ?? null);
+  }
 }
 
 // ---- wiring --------------------------------------------------------------
@@ -271,7 +399,13 @@ async function signIn(user) {
 
 function signOut() {
   state.stream?.close();
-  Object.assign(state, { user: null, token: null, stream: null, lastEventId: null, items: new Map(), unread: 0, openPostId: null });
+  opening++;
+  Object.assign(state, {
+    user: null, token: null, stream: null, lastEventId: null, items: new Map(), unread: 0,
+    openPostId: null, streamTopic: null, live: false,
+  });
+  $('post').hidden = true;
+  newThread();
   sessionStorage.removeItem('herald.user');
   $('signin').hidden = false;
   $('session').hidden = true;
@@ -296,10 +430,12 @@ onSubmit('new-post', async (form) => {
   await openPost(post.id);
 });
 onSubmit('new-comment', async (form) => {
-  await api(`/v1/posts/${state.openPostId}/comments`, { method: 'POST', body: { body: form.body.value } });
-  await openPost(state.openPostId);
+  const comment = await api(`/v1/posts/${state.openPostId}/comments`, { method: 'POST', body: { body: form.body.value } });
+  // Shown at once; the same comment coming back on the topic is not shown again.
+  if (comment.postId === state.openPostId) showComments([comment]);
 });
 $('signout').addEventListener('click', signOut);
+$('close-post').addEventListener('click', closePost);
 $('refresh-posts').addEventListener('click', () => void loadPosts().catch(report));
 $('read-all').addEventListener('click', () => void api('/v1/notifications/read-all', { method: 'POST' }).catch(report));
 
