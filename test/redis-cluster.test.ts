@@ -7,13 +7,14 @@
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
+import jwt from 'jsonwebtoken';
 import { publish } from './support/http.js';
 import { tail, waitUntil } from './support/hub-output.js';
 import { freePort, HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
 import { Recorder } from './support/recorder.js';
 import { expectIncreasing } from './support/sequences.js';
 import { envelopeOf, openRaw } from './support/sse.js';
-import { userToken } from './support/tokens.js';
+import { TEST_SECRET, userToken } from './support/tokens.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -225,6 +226,59 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
       await publisher.catch(() => undefined);
     }
   }, 20_000);
+
+  it('keeps topics in their own slots, sharded, and replays many of them on the other instance while events keep coming to all', async () => {
+    const topics = Array.from({ length: 12 }, (_, i) => `cluster:t${i}`);
+    const owners = new Set(await Promise.all(topics.map((t) => ownerOf(`herald:log:{#${t}}`))));
+    expect(owners.size).toBe(3);
+    const token = jwt.sign({ sub: 'topic-fan', topics: ['cluster:*'] }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 600 });
+    const query = `?${topics.map((t) => `topic=${t}`).join('&')}`;
+    const first = await Recorder.open(a, 'topic-fan', { query, token, detail: () => tail(a) });
+    open.push(first);
+    // A follows each topic as a shard channel on the topic's node.
+    for (const t of topics.slice(0, 3)) {
+      const channel = `herald:u:{#${t}}`;
+      expect(await direct[await ownerOf(channel)].call('PUBSUB', 'SHARDCHANNELS', 'herald:u:{#cluster:*')).toContain(channel);
+    }
+
+    // Numbered events to every topic, published on B, round and round, while the stream moves from A to B.
+    const sent = new Map(topics.map((t) => [t, 0]));
+    let stop = false;
+    const publisher = (async () => {
+      for (let i = 0; !stop; i++) {
+        const topic = topics[i % topics.length];
+        const n = sent.get(topic)! + 1;
+        const response = await publish(b, { type: 'topic.seq', topics: [topic], data: { n } });
+        if (response.status !== 202) throw new Error(`publish answered ${response.status}: ${await response.text()}`);
+        sent.set(topic, n);
+      }
+    })();
+    const received = (recorders: Recorder[]) => {
+      const byTopic = new Map<string, number[]>(topics.map((t) => [t, []]));
+      for (const r of recorders) for (const f of r.published('topic.seq')) byTopic.get(envelopeOf(f).topic!)!.push(envelopeOf(f).data.n as number);
+      return byTopic;
+    };
+    try {
+      await waitUntil(() => first.published('topic.seq').length >= 30, '30 topic events on A', 10_000, hubs);
+      first.stream.close();
+      await first.done;
+      const second = await Recorder.open(b, 'topic-fan', { query, token, lastEventId: first.frames.at(-1)!.id, detail: () => tail(b) });
+      open.push(second);
+      await sleep(300);
+      stop = true;
+      await publisher;
+      const total = [...sent.values()].reduce((x, y) => x + y, 0);
+      await waitUntil(() => first.published().length + second.published().length >= total, `all ${total} topic events`, 10_000, hubs);
+      await sleep(200);
+      for (const [topic, ns] of received([first, second])) {
+        expect([topic, ns]).toEqual([topic, Array.from({ length: sent.get(topic)! }, (_, i) => i + 1)]);
+      }
+      expect(second.frames.filter((f) => f.event === 'reset')).toEqual([]);
+    } finally {
+      stop = true;
+      await publisher.catch(() => undefined);
+    }
+  }, 40_000);
 
   it('redeems a stream ticket issued on one instance once, on the other', async () => {
     const issued = await fetch(`${a.url}/v1/stream-tickets`, {

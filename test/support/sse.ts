@@ -10,6 +10,8 @@ export interface SseFrame {
 /** The JSON envelope an event frame carries in its data. */
 export interface Envelope {
   id: string;
+  /** The topic the event came through; absent for an event to the user. */
+  topic?: string;
   type: string;
   data: Record<string, unknown>;
   createdAt: string;
