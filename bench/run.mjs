@@ -2,6 +2,7 @@
 //   npm run bench                         every scenario, full length (~10 min)
 //   npm run bench -- --quick              a few seconds per scenario
 //   npm run bench -- idle fanout          only these scenarios (merged into latest.json)
+//   npm run bench -- fanout-topic         the fan-out to 5,000 streams following one topic
 //   npm run bench -- --render             re-render the markdown and SVG from results/latest.json
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { killAll } from './lib/processes.mjs';
 import { nchanAvailable } from './lib/nchan.mjs';
 import { render } from './lib/render.mjs';
-import { fanout } from './scenarios/fanout.mjs';
+import { fanout, fanoutTopic } from './scenarios/fanout.mjs';
 import { idle } from './scenarios/idle.mjs';
 import { crossInstance, httpBatch, httpLive, httpPersisted, ingress } from './scenarios/publish.mjs';
 import { reconnectStorm } from './scenarios/reconnect.mjs';
@@ -26,6 +27,7 @@ const SCENARIOS = {
   'http-batch': httpBatch,
   ingress,
   fanout,
+  'fanout-topic': fanoutTopic,
   'cross-instance': crossInstance,
   'reconnect-storm': reconnectStorm,
 };

@@ -31,15 +31,24 @@ function connect(message) {
   }
 }
 
-/** The JSON body of event q of step s (Herald: an envelope; Nchan: the bare data). */
-function body(s, q, t, recipients) {
-  const data = `{"s":${s},"q":${q},"t":${t}${recipients.length === 1 ? `,"u":"${recipients[0]}"` : ''}}`;
+/**
+ * The JSON body of event `e` ({q, recipients, topics?, channel?}) of step s, scheduled
+ * at t (Herald: an envelope; Nchan: the bare data). `topics` (Herald): the topics it
+ * goes to, besides or instead of `recipients`. The data names its user (`u`, which the
+ * subscribers check) only when it goes to one user, not to a shared channel.
+ */
+function body(s, t, { q, recipients, topics, channel }) {
+  const unicast = recipients.length === 1 && channel === undefined && !topics?.length;
+  const data = `{"s":${s},"q":${q},"t":${t}${unicast ? `,"u":"${recipients[0]}"` : ''}}`;
   if (target.mode === 'nchan') return data;
-  return `{"type":"bench","recipients":${JSON.stringify(recipients)},"persist":${target.persist},"data":${data}}`;
+  const to = topics?.length
+    ? `${recipients.length > 0 ? `"recipients":${JSON.stringify(recipients)},` : ''}"topics":${JSON.stringify(topics)}`
+    : `"recipients":${JSON.stringify(recipients)}`;
+  return `{"type":"bench",${to},"persist":${target.persist},"data":${data}}`;
 }
 
 /**
- * Sends `events`: [{q, recipients, path?}], each at its scheduled time `due(i)`;
+ * Sends `events`: [{q, recipients, topics?, channel?}], each at its scheduled time `due(i)`;
  * resolves to {acked: [q], failed, statuses, unsent} once every answer is in or `deadline` passes.
  */
 function sendAll(step, events, due, deadline) {
@@ -80,7 +89,7 @@ function sendAll(step, events, due, deadline) {
         const batch = [];
         while (i < events.length && due(i) <= at) {
           const e = events[i];
-          pipeline.xadd(target.stream, '*', 'envelope', body(step, e.q, due(i), e.recipients));
+          pipeline.xadd(target.stream, '*', 'envelope', body(step, due(i), e));
           batch.push(e.q);
           i++;
         }
@@ -96,7 +105,7 @@ function sendAll(step, events, due, deadline) {
           const bodies = [];
           while (i < events.length && due(i) <= at && chunk.length < BATCH_MAX) {
             chunk.push(events[i].q);
-            bodies.push(body(step, events[i].q, due(i), events[i].recipients));
+            bodies.push(body(step, due(i), events[i]));
             i++;
           }
           batchesInFlight++;
@@ -109,7 +118,7 @@ function sendAll(step, events, due, deadline) {
         while (i < events.length && due(i) <= at) {
           const e = events[i];
           const path = target.mode === 'nchan' ? `/pub/${e.channel ?? e.recipients[0]}` : '/v1/events';
-          pool.send(headFor(path), body(step, e.q, due(i), e.recipients), (status) => onAnswer(e.q, status));
+          pool.send(headFor(path), body(step, due(i), e), (status) => onAnswer(e.q, status));
           i++;
         }
       }
@@ -134,9 +143,10 @@ process.on('message', async (message) => {
     return process.send({ type: 'done', ...result, t0 });
   }
   if (message.cmd === 'burst') {
-    // Fan-out: every event of the burst due at the same instant.
-    const { step, groups, channel } = message;
-    const events = groups.map((recipients, q) => ({ q, recipients, channel }));
+    // Fan-out: every event of the burst due at the same instant; with `topic`, each goes to it too.
+    const { step, groups, channel, topic } = message;
+    const topics = topic === undefined ? undefined : [topic];
+    const events = groups.map((recipients, q) => ({ q, recipients, topics, channel }));
     const t0 = now() + 5;
     const result = await sendAll(step, events, () => t0, t0 + 10_000);
     return process.send({ type: 'done', ...result, t0 });

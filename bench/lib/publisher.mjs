@@ -33,7 +33,7 @@ export async function startPublisher({ mode, target = {}, persist = false, redis
     pid: child.pid,
     /** Unicast at `rate`/s for `durationMs`; answers {acked, statuses, unanswered, sent, t0}. */
     rate: (options) => ask(child, { cmd: 'rate', ...options }, 'done'),
-    /** Every group (a recipients list) as one event, all at once. */
+    /** Every group (a recipients list) as one event, all at once; with `topic` (Herald), each is published to that topic too. */
     burst: (options) => ask(child, { cmd: 'burst', ...options }, 'done'),
     close: () => stop(child, 'SIGKILL'),
   };

@@ -42,6 +42,23 @@ function idleTable(bySize) {
   return out.join('\n');
 }
 
+/** fanout-topic: the issue's target for the last subscriber (what Nchan's shared channel measured on the bench machine). */
+const TOPIC_TARGET_MS = 90;
+const TOPIC_PATHS = [['httpLive', 'HTTP live, one hub'], ['redis', 'HTTP live, one hub with Redis']];
+const topicMet = (f) => (f ? f.lastMedian <= TOPIC_TARGET_MS && f.lost === 0 && f.dup === 0 && !f.unacked : null);
+
+/** A fan-out table: a row per [label, figures, extra cell]. */
+function fanoutTable(rows, extra) {
+  const out = [
+    `| | repetitions | last subscriber, median ms | last subscriber, worst ms | median subscriber, median ms | lost | dup | server CPU ms per fan-out, median |${extra ? ` ${extra} |` : ''}`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|${extra ? '---|' : ''}`,
+  ];
+  for (const [label, f, cell] of rows) {
+    out.push(`| ${label} | ${f.repetitions} | ${n(f.lastMedian, 1)} | ${n(f.lastMax, 1)} | ${n(f.p50Median, 1)} | ${n(f.lost)} | ${n(f.dup)} | ${n(f.serverCpuMsMedian)} |${extra ? ` ${cell ?? ''} |` : ''}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
 /** The issue's targets, each with the figure it is judged on. */
 function targets(s) {
   const idle = s.idle ?? {};
@@ -70,6 +87,10 @@ function targets(s) {
   for (const [key, label] of [['httpLive', 'HTTP live'], ['httpPersisted', 'HTTP persisted'], ['ingress', 'ingress']]) {
     const f = s.fanout?.[key];
     add(`fan-out to 5,000 users, last subscriber (${label}; median of reps)`, '≤ 100 ms', f ? `${n(f.lastMedian, 1)} ms (worst ${n(f.lastMax, 1)})` : '–', f ? f.lastMedian <= 100 && f.lost === 0 : null);
+  }
+  for (const [key, label] of TOPIC_PATHS) {
+    const f = s['fanout-topic']?.[key];
+    add(`fan-out to 5,000 streams following one topic, last subscriber (${label}; median of reps)`, `≤ ${TOPIC_TARGET_MS} ms (Nchan's shared channel)`, f ? `${n(f.lastMedian, 1)} ms (worst ${n(f.lastMax, 1)})` : '–', topicMet(f));
   }
   best(s['cross-instance']?.herald, 10000, 'cross-instance publish');
   best(s['cross-instance']?.batched, 10000, 'cross-instance publish, batched into B');
@@ -131,16 +152,19 @@ export function render(results) {
   md.push('\n## fanout: one event to 5,000 users, one stream each\n');
   const fo = s.fanout;
   if (fo && !fo.error) {
-    md.push(`A publish carries at most ${n(fo.recipientsPerEvent)} recipients (docs/api.md), so Herald gets ${fo.eventsPerFanout} events of ${n(fo.recipientsPerEvent)} recipients, all due at the same instant; Nchan gets one message on one channel all 5,000 streams subscribe to. Latency is from that instant to each subscriber's read.\n`);
+    md.push(`A publish carries at most ${n(fo.recipientsPerEvent)} recipients (docs/api.md), so Herald gets ${fo.eventsPerFanout} events of ${n(fo.recipientsPerEvent)} recipients, all due at the same instant; Nchan gets one message on one channel all 5,000 streams subscribe to. Latency is from that instant to each subscriber's read. Server CPU: the CPU time of the server processes (the hub, with Redis for the ingress; nginx for Nchan) from the publish until the last stream had it, from /proc in 10 ms ticks.\n`);
     const cols = [['httpLive', 'Herald, HTTP live'], ['httpPersisted', 'Herald, HTTP persisted (SQLite)'], ['ingress', 'Herald, ingress'], ['nchan', 'Nchan']].filter(([k]) => fo[k]);
-    md.push('| | repetitions | last subscriber, median ms | last subscriber, worst ms | median subscriber, median ms | lost | dup |');
-    md.push('|---|---:|---:|---:|---:|---:|---:|');
-    for (const [k, label] of cols) {
-      const f = fo[k];
-      md.push(`| ${label} | ${f.repetitions} | ${n(f.lastMedian, 1)} | ${n(f.lastMax, 1)} | ${n(f.p50Median, 1)} | ${n(f.lost)} | ${n(f.dup)} |`);
-    }
-    md.push('');
+    md.push(fanoutTable(cols.map(([k, label]) => [label, fo[k]])));
   } else md.push(fo?.error ? `_failed: ${fo.error}_\n` : '_not run_\n');
+
+  md.push('\n## fanout-topic: one event to a topic 5,000 streams follow\n');
+  const ft = s['fanout-topic'];
+  if (ft && !ft.error) {
+    md.push(`5,000 users, one stream each, every stream following the topic \`${ft.topic}\` (\`GET /v1/stream?topic=${ft.topic}\`, allowed by the tokens' \`topics\` claim \`${JSON.stringify(ft.tokenTopics)}\`); one \`POST /v1/events\` to the topic per repetition (\`persist: false\`; topics have no inbox), into the hub that holds the streams. Target: the last subscriber within ${TOPIC_TARGET_MS} ms (what Nchan's shared channel measured on the bench machine).${s.fanout?.nchan ? ' The Nchan row repeats the `fanout` scenario\'s (one channel all 5,000 streams subscribe to), for comparison.' : ''} Server CPU: the hub (and Redis, when the hub has one) from the publish until the last stream had it.\n`);
+    const rows = TOPIC_PATHS.filter(([k]) => ft[k]).map(([k, label]) => [`Herald, ${label}`, ft[k], mark(topicMet(ft[k]))]);
+    if (s.fanout?.nchan) rows.push(['Nchan, one channel (`fanout`)', s.fanout.nchan, '']);
+    md.push(fanoutTable(rows, `last subscriber ≤ ${TOPIC_TARGET_MS} ms`));
+  } else md.push(ft?.error ? `_failed: ${ft.error}_\n` : '_not run_\n');
 
   md.push('\n## cross-instance: streams on hub A, events published into hub B, one Redis\n');
   md.push('Both hubs and Redis on CPU 0; server CPU is the three together.\n');

@@ -49,12 +49,31 @@ function onFrame(slot, frame, at) {
   }
   const body = parsed.data && typeof parsed.data === 'object' && 'q' in parsed.data ? parsed.data : parsed;
   if (typeof body.q !== 'number') return;
-  if (config.kind === 'herald' && frame.id) {
+  if (config.kind === 'herald' && config.topic !== undefined) {
+    checkSourceOrder(slot, parsed);
+    if (frame.id) slot.lastId = frame.id; // what a reconnect sends back, opaque
+    if (parsed.topic !== undefined && parsed.topic !== config.topic) counters.misrouted++;
+  } else if (config.kind === 'herald' && frame.id) {
     if (slot.lastId !== undefined && slot.lastId !== '0' && compareIds(frame.id, slot.lastId) <= 0) counters.outOfOrder++;
     slot.lastId = frame.id;
   }
   if (body.u !== undefined && body.u !== slot.user) counters.misrouted++;
+  // Events are told apart by the (step, sequence) the publisher stamps in their data, never by an id.
   ledger.record(slot, body.s, body.q, body.t, at);
+}
+
+/**
+ * On a stream that follows topics the frame id is a composite position in every
+ * source (docs/api.md, "One id for every source"), not `<ms>-<seq>`: order is
+ * checked on the event's own id in its source instead (the JSON's `id`; the
+ * source is its `topic`, or the user's when it has none), per source.
+ */
+function checkSourceOrder(slot, event) {
+  if (typeof event.id !== 'string') return;
+  const source = event.topic ?? '';
+  const last = slot.sourceIds?.get(source);
+  if (last !== undefined && compareIds(event.id, last) <= 0) counters.outOfOrder++;
+  (slot.sourceIds ??= new Map()).set(source, event.id);
 }
 
 function markReady(slot, id, at) {
@@ -169,13 +188,14 @@ function openAll(target, inflight) {
   });
 }
 
-async function openCommand({ kind, host, port, from, to, inflight, channel }) {
-  config = { kind, channel };
+async function openCommand({ kind, host, port, from, to, inflight, channel, topic, tokenTopics }) {
+  config = { kind, channel, topic };
+  const streamPath = topic === undefined ? '/v1/stream' : `/v1/stream?topic=${encodeURIComponent(topic)}`;
   // Everything a stream needs, its token and request bytes included, is built before the clock starts.
   for (let i = from; i < to; i++) {
     const user = userId(i);
-    const path = kind === 'nchan' ? `/sub/${channel ?? user}` : '/v1/stream';
-    const token = kind === 'nchan' ? null : userToken(user);
+    const path = kind === 'nchan' ? `/sub/${channel ?? user}` : streamPath;
+    const token = kind === 'nchan' ? null : userToken(user, tokenTopics);
     slots.push({
       index: i, user, path, token, request: streamRequest({ path, token }),
       address: LOOPBACK_ADDRESSES[i % LOOPBACK_ADDRESSES.length],

@@ -32,8 +32,11 @@ function reply(child, type) {
 /**
  * Opens `count` streams (user slots from `first`) against `target` ({host, port}).
  * kind: 'herald' (waits for the ready event), 'floor' (same) or 'nchan' (waits for its ": hi").
+ * Herald only: `topic`, a topic every stream follows (`GET /v1/stream?topic=…`), and
+ * `tokenTopics`, the patterns of the tokens' `topics` claim (none: the hub must make
+ * the topic public, PUBLIC_TOPICS).
  */
-export async function openSubscribers({ kind, target, count, first = 0, channel, workers: wanted }) {
+export async function openSubscribers({ kind, target, count, first = 0, channel, topic, tokenTopics, workers: wanted }) {
   const n = Math.max(wanted ?? 1, Math.ceil(count / PER_WORKER));
   const children = Array.from({ length: n }, () => track(fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
   const handle = {
@@ -94,7 +97,7 @@ export async function openSubscribers({ kind, target, count, first = 0, channel,
     const from = first + k * per;
     const to = Math.min(first + count, from + per);
     const r = reply(c, 'opened');
-    c.send({ cmd: 'open', kind, host: target.host, port: target.port, from, to, inflight, channel });
+    c.send({ cmd: 'open', kind, host: target.host, port: target.port, from, to, inflight, channel, topic, tokenTopics });
     return r;
   }));
   handle.opened = {

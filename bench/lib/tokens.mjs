@@ -16,7 +16,8 @@ function sign(claims) {
   return `${HEADER}.${payload}.${signature}`;
 }
 
-export const userToken = (sub) => sign({ sub });
+/** A user's token; `topics`: the topic patterns it may follow (its `topics` claim, docs/api.md), none when omitted. */
+export const userToken = (sub, topics) => sign(topics ? { sub, topics } : { sub });
 
 export const serviceToken = () => sign({ sub: 'bench', scope: 'events:publish' });
 
