@@ -5,6 +5,12 @@ FROM node:24-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# npm ci links the workspace packages (libs/contracts, publisher, client), so
+# their manifests must be there; the hub itself runs none of them from
+# node_modules (it imports libs/ through package.json "imports").
+COPY libs/contracts/package.json libs/contracts/
+COPY libs/publisher/package.json libs/publisher/
+COPY libs/client/package.json libs/client/
 # The lock file holds every platform's optional binaries, so it installs here too.
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./

@@ -1,5 +1,7 @@
-// One mapping for the `#herald/*` libraries, mirroring package.json "imports":
-// jest runs the TypeScript sources, Node runs the built files.
+// The `#herald/*` libraries (package.json "imports") and the workspace
+// packages (`@herald/contracts`, `@herald/publisher`, `@herald/client`) mapped
+// to their sources, as tsconfig.json's paths do: jest runs the TypeScript
+// sources, Node runs the built files.
 const swc = [
   '@swc/jest',
   {
@@ -19,9 +21,13 @@ export default {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^#herald/(.*)$': '<rootDir>/libs/$1.ts',
+    '^@herald/publisher$': '<rootDir>/libs/publisher/index.ts',
+    '^@herald/client$': '<rootDir>/libs/client/client.ts',
+    '^@herald/(.*)$': '<rootDir>/libs/$1.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts', '<rootDir>/test/**/*.test.ts'],
+  modulePathIgnorePatterns: ['<rootDir>/libs/[^/]+/dist/'],
   setupFiles: ['reflect-metadata'],
   testTimeout: 30000,
 };

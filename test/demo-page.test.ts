@@ -7,13 +7,12 @@
 // the topic left behind when the viewer leaves the post.
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
-import { HubProcess, startHubProcess } from './support/processes.js';
+import { HubProcess, lowPort, startHubProcess } from './support/processes.js';
 
 // The page's DOM, seen from Node: tsconfig has no DOM lib, so in-page code is typed loosely.
 type Dom = any;
@@ -28,25 +27,6 @@ const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 const RESTART_TIMEOUT_MS = 40_000;
 
 // ---- processes -------------------------------------------------------------
-
-/**
- * A port nobody listens on right now, below 32768: out of the kernel's
- * ephemeral range, which the browser's and the hub's own outgoing connections
- * draw from.
- */
-async function lowPort(): Promise<number> {
-  const listens = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (await listens(port)) return port;
-  }
-  throw new Error('no free port below 32768');
-}
 
 /** The hub as a child process (startHubProcess) on a port below 32768. */
 const startLowHub = async (env: Record<string, string> = {}): Promise<HubProcess> =>

@@ -4,7 +4,7 @@
 // for a 400), and no byte sequence in an event can forge or split a frame.
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { validatePublishRequest } from '../libs/contracts/envelope.js';
+import { validatePublishRequest } from '@herald/contracts/envelope';
 import { call, Reply, replyOf } from './support/http.js';
 import { startHub, TestHub } from './support/hub.js';
 import { RedisServer, startRedis } from './support/processes.js';

@@ -4,8 +4,8 @@
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
-import { HeraldModule, HeraldModuleOptions, HeraldPublisher } from '../libs/publisher/herald.module.js';
-import { PublishRejected } from '../libs/publisher/publisher.js';
+import { PublishRejected } from '@herald/publisher';
+import { HeraldModule, type HeraldModuleOptions, HeraldPublisher } from '@herald/publisher/nest';
 import { startHub, TestHub } from './support/hub.js';
 import { RedisServer, startRedis } from './support/processes.js';
 import { openPastReady, RawStream } from './support/sse.js';

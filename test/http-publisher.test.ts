@@ -2,8 +2,7 @@
 // sends, retries network errors and 5xx with the same Idempotency-Key (so a
 // retry after a lost answer reaches each recipient once), and does not retry
 // what the hub refused. Faults are injected in the fetch it is given.
-import { HeraldHttpPublisher, PublishFailed } from '../libs/publisher/http-publisher.js';
-import { PublishRejected } from '../libs/publisher/publisher.js';
+import { HeraldHttpPublisher, PublishFailed, PublishRejected } from '@herald/publisher';
 import { startHub, TestHub } from './support/hub.js';
 import { openPastReady, RawStream } from './support/sse.js';
 import { newUser } from './support/users.js';

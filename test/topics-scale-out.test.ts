@@ -13,9 +13,9 @@
  */
 import { Redis } from 'ioredis';
 import jwt from 'jsonwebtoken';
-import { compareEventIds } from '../libs/contracts/event-id.js';
-import { decodeStreamPosition, type DecodedStreamPosition, sourceHash } from '../libs/contracts/stream-position.js';
-import { topicSource } from '../libs/contracts/topic.js';
+import { compareEventIds } from '@herald/contracts/event-id';
+import { decodeStreamPosition, type DecodedStreamPosition, sourceHash } from '@herald/contracts/stream-position';
+import { topicSource } from '@herald/contracts/topic';
 import { call, expectError, publish as publishEvent } from './support/http.js';
 import { withHubOutput } from './support/hub-output.js';
 import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';

@@ -6,7 +6,7 @@
  * `comment.added`, and the metrics. Several instances: topics-scale-out.test.ts.
  */
 import jwt from 'jsonwebtoken';
-import { decodeStreamPosition, sourceHash } from '#herald/contracts/stream-position';
+import { decodeStreamPosition, sourceHash } from '@herald/contracts/stream-position';
 import { call, expectError, type Json, replyOf } from './support/http.js';
 import { startHub, TEST_SECRET, type TestHub } from './support/hub.js';
 import { Recorder } from './support/recorder.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAX_ENVELOPE_BYTES, validatePublishBatch, validatePublishRequest } from '#herald/contracts/envelope';
+import { MAX_ENVELOPE_BYTES, validatePublishBatch, validatePublishRequest } from '@herald/contracts/envelope';
 import { EventMap, PublishInput, PublishRejected, validated } from './publisher.js';
 
 export interface HttpPublisherOptions {

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { MAX_ENVELOPE_BYTES, validatePublishRequest, Validation } from '#herald/contracts/envelope';
+import { MAX_ENVELOPE_BYTES, validatePublishRequest, Validation } from '@herald/contracts/envelope';
 
 /**
  * Event types mapped to the shape of their data, for typed publishing:

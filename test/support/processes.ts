@@ -22,6 +22,25 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A port nobody listens on right now, below 32768: out of the kernel's
+ * ephemeral range, which outgoing connections (the browser's, the hub's own)
+ * draw from, so a hub restarted on it finds it free again.
+ */
+export async function lowPort(): Promise<number> {
+  const listens = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await listens(port)) return port;
+  }
+  throw new Error('no free port below 32768');
+}
+
 /** How long a redis-server or a hub may take to start. */
 const START_TIMEOUT_MS = 10_000;
 
