@@ -121,15 +121,23 @@ function ensureBuilt(): void {
   if (!existsSync(MAIN)) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 }
 
-/** The real hub (dist/apps/hub/src/main.js) as a child process on a free port; resolves once it is live. */
-export async function startHubProcess(env: Record<string, string> = {}): Promise<HubProcess> {
+/**
+ * The real hub (dist/apps/hub/src/main.js) as a child process on a free port; resolves once it is live.
+ * @param env on top of the test defaults (NODE_ENV=test, the test JWT_SECRET, a SQLite file of its own);
+ *   a variable given as undefined is left unset.
+ */
+export async function startHubProcess(env: Record<string, string | undefined> = {}): Promise<HubProcess> {
   ensureBuilt();
   const port = env.PORT ? Number(env.PORT) : await freePort();
   // Each hub gets its own SQLite file unless the test names a database.
   const sqlite = path.join(mkdtempSync(path.join(tmpdir(), 'herald-hub-')), 'herald.sqlite');
   const child = spawn(process.execPath, [MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, SQLITE_PATH: sqlite, ...env, PORT: String(port) },
+    env: Object.fromEntries(
+      Object.entries({ PATH: process.env.PATH, NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, SQLITE_PATH: sqlite, ...env, PORT: String(port) }).filter(
+        ([, value]) => value !== undefined,
+      ),
+    ),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

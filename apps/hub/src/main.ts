@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createHub } from './app.js';
 import { ConfigError, HubConfig, loadConfig } from './config/config.js';
+import { devSecretPath, keptDevSecret } from './config/dev-secret.js';
 import { StreamDrain } from './stream/stream.drain.js';
 
 function readConfig(): HubConfig {
@@ -14,9 +15,27 @@ function readConfig(): HubConfig {
   }
 }
 
+/**
+ * Without JWT_SECRET (never in production), the secret is kept beside the
+ * SQLite file, so that a restart does not invalidate every token a developer
+ * holds. Here rather than in loadConfig, which stays free of I/O: only the
+ * process that serves reads and writes the file.
+ */
+function withDevSecret(config: HubConfig): { config: HubConfig; note?: string } {
+  if (!config.jwtSecretGenerated) return { config };
+  const file = devSecretPath(config.sqlitePath);
+  if (file === undefined) return { config, note: 'JWT_SECRET is not set: using a random secret for this boot (SQLITE_PATH is :memory:)' };
+  const kept = keptDevSecret(file);
+  const note =
+    'file' in kept
+      ? `JWT_SECRET is not set: using the development secret ${kept.created ? 'made now and kept' : 'kept'} in ${kept.file}`
+      : `JWT_SECRET is not set: using a random secret for this boot, as ${kept.problem}`;
+  return { config: Object.assign(new HubConfig(), config, { jwtSecret: kept.secret }), note };
+}
+
 const LISTEN_BACKLOG = 4096;
 
-const config = readConfig();
+const { config, note: secretNote } = withDevSecret(readConfig());
 const app = await createHub(config);
 const logger = new Logger('Herald');
 for (const warning of config.warnings) logger.warn(warning);
@@ -44,6 +63,4 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => 
 // after the port as the backlog; Nest passes it through.
 await app.listen(config.port, LISTEN_BACKLOG as unknown as string);
 logger.log(`listening on http://localhost:${config.port} (${config.redisUrl ? 'Redis' : 'embedded, in-process'} fan-out)`);
-if (config.jwtSecretGenerated) {
-  logger.warn('JWT_SECRET is not set: using a random secret for this boot; tokens end with the process');
-}
+if (secretNote) logger.warn(secretNote);
