@@ -1,7 +1,7 @@
 // The demo page at `/` in real Chromium (issue 5): two users in two browser
 // contexts, live notifications and the unread badge, the inbox on load, "mark
 // read" reaching every tab, recovery from a hub restart on its own (also the
-// `npm start` way, with a new random JWT secret per boot), keyboard use,
+// `npm start` way, restarted with a new dev JWT secret), keyboard use,
 // labels, contrast, and a clean console. And an open post's thread, live for
 // every viewer through the post's topic: each comment once on every page, and
 // the topic left behind when the viewer leaves the post.
@@ -39,9 +39,9 @@ interface NpmStartHub {
 }
 
 /**
- * The hub as `npm start` runs it: no JWT_SECRET (a random secret per boot),
- * no NODE_ENV, dev auth on. startHubProcess always sets JWT_SECRET, so this
- * is a small copy of it that leaves the secret out.
+ * The hub as `npm start` runs it: no JWT_SECRET (a dev secret, kept beside the
+ * SQLite file), no NODE_ENV, dev auth on. startHubProcess always sets JWT_SECRET,
+ * so this is a small copy of it that leaves the secret out.
  */
 async function startNpmStartHub(port: number, sqlitePath: string): Promise<NpmStartHub> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
@@ -490,8 +490,12 @@ describe('demo page: two users, live notifications, every tab in step', () => {
 
 /** What a page's EventSources did, recorded by an init script (the page itself is untouched). */
 interface StreamLog {
-  /** Each EventSource the page opened, in order: the topics in its URL, whether it sent `ready`, whether the page closed it. */
-  streams: { topics: string[]; ready: boolean; closed: boolean }[];
+  /**
+   * Each EventSource the page opened, in order: the topics it follows (those in its URL, then
+   * as its `ready` and `topics` frames say: the client changes them in place), whether it sent
+   * `ready`, whether the page closed it, and which credentials its URL carried.
+   */
+  streams: { topics: string[]; ready: boolean; closed: boolean; credentials: string[] }[];
   /** Every `comment.added` the page received, with the stream it came on (its index in `streams`). */
   added: { stream: number; id: string; postId: string; authorId: string; body: string }[];
 }
@@ -510,9 +514,15 @@ function recordStreams(): void {
     constructor(url: string, init?: unknown) {
       super(url, init);
       const index = log.streams.length;
-      const entry = { topics: new URL(url, window.location.href).searchParams.getAll('topic') as string[], ready: false, closed: false };
+      const query = new URL(url, window.location.href).searchParams;
+      const credentials = ['ticket', 'access_token'].filter((name) => query.has(name));
+      const entry = { topics: query.getAll('topic') as string[], ready: false, closed: false, credentials };
       log.streams.push(entry);
-      this.addEventListener('ready', () => (entry.ready = true));
+      this.addEventListener('ready', (event: Dom) => {
+        entry.ready = true;
+        entry.topics = JSON.parse(event.data).topics;
+      });
+      this.addEventListener('topics', (event: Dom) => (entry.topics = JSON.parse(event.data).topics));
       this.addEventListener('comment.added', (event: Dom) => {
         const { id, postId, authorId, body } = JSON.parse(event.data).data;
         log.added.push({ stream: index, id, postId, authorId, body });
@@ -657,6 +667,10 @@ describe('demo page: an open post’s thread is live for every viewer', () => {
     expect([await marked(alice), await marked(bob), await marked(carol)]).toEqual([42, 42, 42]);
     for (const page of [alice, bob, carol]) expect(await status(page)).toEqual({ state: 'live', text: 'live' });
     expect(await hubStreams(hub.url)).toEqual({ open: 3, topics: { [`post:${postId}`]: 3 } });
+    // Every stream was opened with a single-use ticket, never with the token in its URL.
+    for (const page of [alice, bob, carol]) {
+      expect((await streamLog(page)).streams.map((s) => s.credentials)).toEqual([['ticket']]);
+    }
 
     mkdirSync(ARTIFACTS, { recursive: true });
     for (const [name, page] of [['bob', bob], ['carol', carol]] as const) {
@@ -684,7 +698,7 @@ describe('demo page: an open post’s thread is live for every viewer', () => {
     expect(await bob.locator('#post').isHidden()).toBe(true);
     // Focus goes back to the post in the list, not to the top of the page.
     expect(await bob.evaluate(() => document.activeElement?.textContent)).toBe(title);
-    // The hub agrees: nobody follows the first post any more, and the old streams are gone.
+    // The hub agrees: nobody follows the first post any more, and each page still holds one stream.
     expect(await settle(() => hubStreams(hub.url), (s) => s.open === 3 && !(`post:${postId}` in s.topics))).toEqual({
       open: 3,
       topics: { [`post:${otherId}`]: 2 },
@@ -751,11 +765,11 @@ function countRequests(page: Page): RequestLog {
   return { since: (at) => between(at, Date.now()), between };
 }
 
-/** Console lines, with tokens cut and repeats counted, for the report. */
+/** Console lines, with tokens and tickets cut and repeats counted, for the report. */
 function summarise(label: string, lines: string[]): string[] {
   const counts = new Map<string, number>();
   for (const line of lines) {
-    const key = line.replace(/access_token=[^&\s]+/g, 'access_token=…').replace(/:\d{4,5}\//g, ':PORT/');
+    const key = line.replace(/(access_token|ticket)=[^&\s]+/g, '$1=…').replace(/:\d{4,5}\//g, ':PORT/');
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([line, n]) => `[${label}] ${n > 1 ? `${n} × ` : ''}${line}`);
@@ -768,8 +782,8 @@ const RESTART_NOISE = new RegExp(
     String.raw`net::ERR_[A-Z_]+ @ \S+/v1/stream\?`,
     // any API request of the page cut off by the crash, or sent while the hub is down
     String.raw`net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE) @ \S+/v1/[\w/.-]+$`,
-    // the stream refused while the hub drains (503) or with a token from the last boot (401)
-    String.raw`the server responded with a status of (401|503) \([A-Za-z ]+\) @ \S+/v1/stream\?`,
+    // the stream or its ticket refused while the hub drains (503), or the ticket asked for with a token from the last boot (401)
+    String.raw`the server responded with a status of (401|503) \([A-Za-z ]+\) @ \S+/v1/(stream\?|stream-tickets$)`,
   ]
     .map((pattern) => `^alice console\\.error: Failed to load resource: ${pattern}`)
     .join('|'),
@@ -803,7 +817,7 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
     return page;
   }
 
-  it('`npm start` (no JWT_SECRET, a new secret per boot): alice’s page reconnects on its own and shows what came while it was down', async () => {
+  it('`npm start` (no JWT_SECRET) restarted with a new dev secret: alice’s page reconnects on its own and shows what came while it was down', async () => {
     const port = await lowPort();
     const sqlite = path.join(dir, 'npm-start.sqlite');
     const problems: Problems = { lines: [] };
@@ -833,7 +847,9 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
     await sleep(1_500);
     expect(await status(alice)).toEqual({ state: 'reconnecting', text: 'reconnecting' });
 
-    // Start it again, same port and database: a new random secret.
+    // Start it again, same port and database, with a new secret: `npm start` keeps the secret it
+    // made beside the database, so that tokens survive a restart; without that file it makes a new one.
+    rmSync(path.join(dir, 'dev-jwt-secret'), { force: true });
     const second = await startNpmStartHub(port, sqlite);
     hubs.push(second);
     const bobAfter = await devToken(second.url, 'bob');
@@ -872,13 +888,13 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
     seen.push(`[npm start] requests from alice's page from then until it was live again: ${JSON.stringify(requests.between(downAt, liveAt))}`);
     expect(problemsBefore).toEqual([]);
     expect(problems.lines.filter((line) => !RESTART_NOISE.test(line))).toEqual([]);
-    // The page backs off while the hub is going away (EventSource's retry is 3 s;
-    // a handful of attempts is plenty), and the hub, asked to stop, stops.
+    // The page backs off while the hub is going away (the client waits 1 s, 2 s, 4 s… between
+    // failed opens; a handful of attempts is plenty), and the hub, asked to stop, stops.
     expect(whileStopping.total).toBeLessThanOrEqual(10);
     expect(exitMs).not.toBeNull();
   }, RESTART_TIMEOUT_MS);
 
-  it('with a fixed JWT_SECRET and a crash (SIGKILL): EventSource’s own reconnect brings the page back', async () => {
+  it('with a fixed JWT_SECRET and a crash (SIGKILL): the client’s reconnect brings the page back', async () => {
     const port = String(await lowPort());
     const sqlite = path.join(dir, 'secret.sqlite');
     const problems: Problems = { lines: [] };
@@ -945,8 +961,8 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
     // The tab says it is not live, and the one that is live stays so.
     expect(await status(second)).not.toEqual({ state: 'live', text: 'live' });
     expect(await status(first)).toEqual({ state: 'live', text: 'live' });
-    // EventSource's retry is 3 s: a page that waits at least that long between attempts makes
-    // one or two in 3 s (a stream request, perhaps a token). Hundreds is a retry storm.
+    // The client waits 1 s, 2 s, 4 s… (each jittered to 50-100 %) between refused opens: 3 s hold
+    // at most two attempts, a ticket and a stream request each. Hundreds is a retry storm.
     expect(inThreeSeconds.total).toBeLessThanOrEqual(4);
     await context.close();
   });

@@ -1,18 +1,18 @@
 // Herald's demo page: sign in as anyone (dev tokens), see notifications arrive
-// live on the browser's own EventSource, write posts and comments, and watch
-// an open post's thread grow as anyone comments (its topic, `post:<id>`).
-// No framework and no build step: what a page needs to use Herald is here.
+// live, write posts and comments, and watch an open post's thread grow as
+// anyone comments (its topic, `post:<id>`). The stream and the inbox go
+// through Herald's browser client, `@herald/client`, which the hub serves next
+// to this page. No framework and no build step: what a page needs to use Herald
+// is here.
+import { HeraldClient } from './herald-client.js';
 
 const $ = (id) => document.getElementById(id);
-const STREAM_EVENTS = ['comment.created'];
 /** The topic of a post's thread: every viewer of the post follows it. */
 const postTopic = (postId) => `post:${postId}`;
-/** What the page's tokens may follow: any post's thread. */
-const TOPIC_PATTERNS = ['post:*'];
 
 /**
- * Background refreshes may fail while the hub is away; the next `ready`
- * reloads everything, so their failures need no more than that.
+ * Background refreshes may fail while the hub is away; the client reconnects
+ * by itself, and its next `ready` (or `reset`) loads what is needed again.
  */
 const quietly = (promise) => void promise.catch(() => undefined);
 
@@ -23,29 +23,27 @@ function report(err) {
 
 const state = {
   user: null,
+  /** `({ refresh }) => token`: the signed-in user's tokens (see devTokens). */
   token: null,
-  stream: null,
-  /** The id of the last event received: sent when the page has to reconnect by itself. */
-  lastEventId: null,
+  /** The user's Herald stream and inbox. */
+  herald: null,
   /** Inbox items by notification id, newest first when rendered. */
   items: new Map(),
   unread: 0,
+  /** Whether the inbox was loaded since sign-in (a failed load is tried again on the next `ready`). */
+  inboxLoaded: false,
   openPostId: null,
   /** The ids of the comments shown in the open post's thread. */
   shownComments: new Set(),
-  /** The topic in the URL of the current stream (null: none): what EventSource's own reconnects follow. */
-  streamTopic: null,
-  /** Whether the current stream sent `ready` (and is not reconnecting). */
-  live: false,
 };
 
 // ---- the API -------------------------------------------------------------
 
-async function api(path, { method = 'GET', body } = {}) {
+async function call(path, { method = 'GET', body, token } = {}) {
   const response = await fetch(path, {
     method,
     headers: {
-      ...(state.token ? { authorization: `Bearer ${state.token}` } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...(body ? { 'content-type': 'application/json' } : {}),
     },
     body: body ? JSON.stringify(body) : undefined,
@@ -61,178 +59,102 @@ async function api(path, { method = 'GET', body } = {}) {
 }
 
 /**
- * A dev token for the user, kept per tab (a cookie would be shared by alice's
- * and bob's windows). Its `topics` claim lets the stream follow any post's thread.
+ * A user's dev tokens, kept per tab (a cookie would be shared by alice's and
+ * bob's windows). Their `topics` claim lets the stream follow any post's
+ * thread. `refresh`: the hub refused the last one (it restarted with a new
+ * secret, or the token expired), so mint another.
  */
-async function authenticate(user) {
-  const { token } = await api('/v1/dev/token', { method: 'POST', body: { sub: user, topics: TOPIC_PATTERNS } });
-  state.token = token;
+function devTokens(user) {
+  let token = null;
+  return async ({ refresh }) => {
+    if (token === null || refresh) {
+      ({ token } = await call('/v1/dev/token', { method: 'POST', body: { sub: user, topics: ['post:*'] } }));
+    }
+    return token;
+  };
+}
+
+/** The posts API (the hub's sample producer) as the user; a refused token is minted again once, as the client does. */
+async function api(path, options) {
+  try {
+    return await call(path, { ...options, token: await state.token({ refresh: false }) });
+  } catch (err) {
+    if (err.status !== 401) throw err;
+    return call(path, { ...options, token: await state.token({ refresh: true }) });
+  }
 }
 
 // ---- the stream ----------------------------------------------------------
 
-function setStatus(status) {
+function setStatus(status, text = status) {
   const element = $('status');
   element.dataset.state = status;
-  element.textContent = status;
+  element.textContent = text;
 }
 
 /**
- * Opens the stream, following the open post's topic if there is one.
- * EventSource reconnects by itself after a network blip, sending
- * Last-Event-ID; it only gives up on an error answer (a token the hub no
- * longer accepts, say after a restart with a new secret). Then the page gets
- * a fresh token and reconnects itself with the last id it saw.
- *
- * @param switching the stream is replaced only to follow another topic: if
- *   the old one was live, nothing was missed (the new one replays the user's
- *   events after lastEventId), so the status stays and nothing is reloaded.
+ * The user's stream, through the client. It trades the token for a
+ * single-use ticket at every open (no token in a URL), and reconnects by
+ * itself with the last event id it saw: after a hub restart (a new dev secret
+ * included: it asks for a fresh token), a stream's maximum age, an `expired`
+ * token, with back-off while the hub refuses it. It follows the open post's
+ * topic on every reconnect too.
  */
-function connect({ switching = false } = {}) {
-  const quiet = switching && state.live && state.lastEventId !== null;
-  state.stream?.close();
-  state.live = false;
-  // EventSource cannot send headers: the token goes in the query, which the
-  // hub never logs in clear. Its own reconnects send Last-Event-ID, which wins
-  // over the lastEventId here.
-  const query = new URLSearchParams({ access_token: state.token });
-  if (state.lastEventId) query.set('lastEventId', state.lastEventId);
-  const topic = state.openPostId === null ? null : postTopic(state.openPostId);
-  if (topic) query.append('topic', topic);
-  const stream = new EventSource(`/v1/stream?${query}`);
-  state.stream = stream;
-  state.streamTopic = topic;
-  if (!quiet) setStatus(state.lastEventId ? 'reconnecting' : 'connecting');
-
-  const track = (event) => {
-    if (event.lastEventId) state.lastEventId = event.lastEventId;
-  };
-  // Only the first `ready` of a quiet switch: a later one is EventSource's own reconnect.
-  let switched = quiet;
-  stream.addEventListener('ready', (event) => {
-    track(event);
-    state.live = true;
-    setStatus('live');
-    retryDelay = FIRST_RETRY_MS;
-    // A topic starts where it is when the stream subscribes: a comment made
-    // between loading the thread and this `ready` came on no stream. Merging
-    // the thread again (by comment id) fills that gap, and any other gap a
-    // reconnect left.
-    if (topic && state.openPostId !== null && postTopic(state.openPostId) === topic) quietly(refreshThread(state.openPostId));
-    if (switched) {
-      switched = false;
-      return;
-    }
-    quietly(loadInbox());
-    quietly(loadPosts());
+function connect() {
+  const herald = new HeraldClient({
+    url: '', // this page's own origin
+    token: state.token,
+    // The stream missed more than the hub keeps for replay: read again what it could not bring back.
+    onReset: ({ topic }) => {
+      if (topic === undefined) quietly(loadInbox());
+      else if (state.openPostId !== null && topic === postTopic(state.openPostId)) quietly(refreshThread(state.openPostId));
+    },
   });
-  stream.addEventListener('reset', (event) => {
-    track(event);
-    // A topic's reset: the thread missed more than the hub keeps; read it again.
-    const { topic: resetTopic } = JSON.parse(event.data || '{}');
-    if (resetTopic === undefined) quietly(loadInbox());
-    else if (state.openPostId !== null && postTopic(state.openPostId) === resetTopic) quietly(refreshThread(state.openPostId));
+  herald.on('state', (connection) => setStatus(connection === 'closed' ? 'offline' : connection));
+  herald.on('ready', ({ resumed, topics }) => {
+    // A new stream starts now: load the inbox after its `ready`, so nothing falls in between.
+    // A resumed one replays what was missed instead (unless the first load failed: then again).
+    if (!resumed || !state.inboxLoaded) quietly(loadInbox());
+    catchUpThread(topics);
   });
-  // After a change of topics (PUT /v1/streams/{id}/topics, which this page
-  // does not use): its id carries the positions in the topics.
-  stream.addEventListener('topics', track);
-  stream.addEventListener('comment.added', (event) => {
-    track(event);
-    const comment = JSON.parse(event.data).data;
+  herald.on('topics', ({ topics }) => catchUpThread(topics));
+  herald.on('comment.created', receive);
+  herald.on('inbox.read', applyRead);
+  herald.on('comment.added', (comment) => {
     if (comment.postId === state.openPostId) showComments([comment], { live: true });
   });
-  stream.addEventListener('expired', (event) => {
-    track(event);
-    void recover();
-  });
-  stream.addEventListener('inbox.read', (event) => {
-    track(event);
-    applyRead(JSON.parse(event.data).data);
-  });
-  for (const type of STREAM_EVENTS) {
-    stream.addEventListener(type, (event) => {
-      track(event);
-      receive(JSON.parse(event.data));
-    });
-  }
-  stream.addEventListener('error', () => {
-    if (state.stream !== stream) return;
-    state.live = false;
-    if (stream.readyState === EventSource.CLOSED) void recover();
-    else setStatus('reconnecting');
-  });
+  herald.connect();
+  return herald;
 }
 
 /**
- * Makes the stream follow the open post's thread (or no thread), by opening
- * a new stream with the topic in its URL and the last event id.
- *
- * Why not PUT /v1/streams/{connectionId}/topics: EventSource reconnects by
- * itself with the URL it was opened with, so after a PUT its next reconnect
- * (a blip, the stream's maximum age, an instance draining) would quietly
- * follow the old topic again; and the PUT gets 409 until the stream is live.
- * A new stream's URL is always what
- * the page follows, and its lastEventId replays the user's events, so the
- * inbox misses nothing. The cost: one stream open per post opened (and a user
- * already at STREAMS_PER_USER_MAX may be refused once, until the hub counts
- * the old stream out; the page then recovers as from any refused stream).
+ * A topic starts where it is when the stream starts following it: a comment
+ * made after the thread was loaded and before that came on no stream. Merging
+ * the thread again (by comment id) fills that gap, and any a reconnect left.
  */
+function catchUpThread(topics) {
+  if (state.openPostId !== null && topics.includes(postTopic(state.openPostId))) quietly(refreshThread(state.openPostId));
+}
+
+/** The stream follows the open post's thread, or none: at once while live, and on every reconnect. */
 function followOpenPost() {
-  const wanted = state.openPostId === null ? null : postTopic(state.openPostId);
-  // Signed out, or waiting to reconnect: the next connect() takes the open post's topic.
-  if (!state.user || !state.stream || recovering || wanted === state.streamTopic) return;
-  connect({ switching: true });
-}
-
-const FIRST_RETRY_MS = 3000;
-const MAX_RETRY_MS = 30000;
-let retryDelay = FIRST_RETRY_MS;
-let recovering = false;
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * The hub refused the stream (an old token, too many tabs, an instance
- * shutting down) or the token expired: wait, longer after each failure, then
- * get a fresh token and reconnect from the last event seen. The wait resets
- * once a stream is live again.
- */
-async function recover() {
-  if (recovering || !state.user) return;
-  recovering = true;
-  state.stream?.close();
-  setStatus('reconnecting');
-  try {
-    for (;;) {
-      await pause(retryDelay);
-      retryDelay = Math.min(retryDelay * 2, MAX_RETRY_MS);
-      if (!state.user) return;
-      try {
-        await authenticate(state.user);
-        break;
-      } catch {
-        // the hub is not back yet: wait longer
-      }
-    }
-    connect();
-  } finally {
-    recovering = false;
-  }
+  state.herald.setTopics(state.openPostId === null ? [] : [postTopic(state.openPostId)]).catch(report);
 }
 
 // ---- the inbox -----------------------------------------------------------
 
 async function loadInbox() {
-  const page = await api('/v1/notifications?limit=50');
+  const page = await state.herald.inbox.list({ limit: 50 });
   state.items = new Map(page.items.map((item) => [item.id, item]));
   state.unread = page.unreadCount;
+  state.inboxLoaded = true;
   renderInbox();
 }
 
-/** A live event: into the inbox at the top, once (a replayed event may arrive again). */
-function receive(envelope) {
-  const id = envelope.notificationId;
+/** A live event: into the inbox at the top, once (an event right after `ready` may also be in the loaded page). */
+function receive(data, { notificationId: id, type, createdAt }) {
   if (!id || state.items.has(id)) return;
-  state.items = new Map([[id, { id, type: envelope.type, data: envelope.data, createdAt: envelope.createdAt, readAt: null }], ...state.items]);
+  state.items = new Map([[id, { id, type, data, createdAt, readAt: null }], ...state.items]);
   state.unread += 1;
   renderInbox();
   // The open post's thread shows the comment itself: it follows the post's topic.
@@ -270,7 +192,7 @@ function renderInbox() {
       meta.textContent = `${new Date(item.createdAt).toLocaleTimeString()}${item.readAt ? ' · read' : ' · new'}`;
       li.append(line, meta);
       if (postId) li.append(button('Open post', () => openPost(postId), 'link'), ' ');
-      if (!item.readAt) li.append(button('Mark read', () => api(`/v1/notifications/${item.id}/read`, { method: 'POST' }), 'link'));
+      if (!item.readAt) li.append(button('Mark read', () => state.herald.inbox.markRead(item.id), 'link'));
       return li;
     }),
   );
@@ -313,9 +235,9 @@ let opening = 0;
 
 /** Shows a post with its thread, and follows its topic so the thread stays live. */
 async function openPost(id) {
-  const ticket = ++opening;
+  const attempt = ++opening;
   const post = await api(`/v1/posts/${encodeURIComponent(id)}`);
-  if (ticket !== opening || !state.user) return;
+  if (attempt !== opening || !state.user) return;
   const other = post.id !== state.openPostId;
   state.openPostId = post.id;
   $('post').hidden = false;
@@ -339,7 +261,7 @@ function closePost() {
   (back ?? $('post-title-input')).focus();
 }
 
-/** The open post's comments again, merged into its thread (a gap after a reconnect, a topic's reset). */
+/** The open post's comments again, merged into its thread (a gap after following its topic, a topic's reset). */
 async function refreshThread(postId) {
   const post = await api(`/v1/posts/${encodeURIComponent(postId)}`);
   if (post.id === state.openPostId) showComments(post.comments);
@@ -386,32 +308,29 @@ function showComments(comments, { live = false } = {}) {
 // ---- wiring --------------------------------------------------------------
 
 async function signIn(user) {
-  await authenticate(user);
-  state.user = user;
+  const token = devTokens(user);
+  await token({ refresh: false }); // a name the hub refuses stops here, in the alert region
+  Object.assign(state, { user, token, inboxLoaded: false });
   sessionStorage.setItem('herald.user', user);
   $('me').textContent = user;
   $('signin').hidden = true;
   $('session').hidden = false;
   $('app').hidden = false;
-  connect();
+  state.herald = connect();
   await loadPosts();
 }
 
 function signOut() {
-  state.stream?.close();
+  state.herald?.close();
   opening++;
-  Object.assign(state, {
-    user: null, token: null, stream: null, lastEventId: null, items: new Map(), unread: 0,
-    openPostId: null, streamTopic: null, live: false,
-  });
+  Object.assign(state, { user: null, token: null, herald: null, items: new Map(), unread: 0, inboxLoaded: false, openPostId: null });
   $('post').hidden = true;
   newThread();
   sessionStorage.removeItem('herald.user');
   $('signin').hidden = false;
   $('session').hidden = true;
   $('app').hidden = true;
-  setStatus('offline');
-  $('status').textContent = 'signed out';
+  setStatus('offline', 'signed out');
 }
 
 function onSubmit(id, handler) {
@@ -437,7 +356,7 @@ onSubmit('new-comment', async (form) => {
 $('signout').addEventListener('click', signOut);
 $('close-post').addEventListener('click', closePost);
 $('refresh-posts').addEventListener('click', () => void loadPosts().catch(report));
-$('read-all').addEventListener('click', () => void api('/v1/notifications/read-all', { method: 'POST' }).catch(report));
+$('read-all').addEventListener('click', () => void state.herald.inbox.markAllRead().catch(report));
 
 const remembered = sessionStorage.getItem('herald.user');
 if (remembered) signIn(remembered).catch(report);
