@@ -77,9 +77,10 @@ export interface ReadyInfo {
   /** The topics this stream follows. */
   topics: string[];
   /**
-   * Whether the stream resumed from a last event id (a reconnect: what was
-   * missed is replayed, or a `reset` follows). When false the stream starts
-   * now: load the inbox (and what the page shows of its topics) after this.
+   * Whether this client had a stream before (a reconnect: what was missed is
+   * replayed, or a `reset` follows). False on a client's first stream, also
+   * one that resumes from a stored `lastEventId`: the page has shown nothing
+   * yet, so load the inbox (and what it shows of its topics) after this.
    */
   resumed: boolean;
 }
@@ -303,6 +304,8 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
   /** Event types with a listener on `source`. */
   private sourceTypes = new Set<string>();
   private sourceResumed = false;
+  /** Whether a stream of this client has sent `ready`: later ones are reconnects. */
+  private hadStream = false;
   private currentConnectionId: string | undefined;
   private liveSince: number | undefined;
   /** Bumped by every open and by close(): an answer for an older one is dropped. */
@@ -460,7 +463,7 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
     }
     this.source = source;
     this.sourceTypes = new Set();
-    this.sourceResumed = this.lastId !== undefined;
+    this.sourceResumed = this.hadStream;
     source.addEventListener('ready', (event) => this.protocolFrame(source, event, (data) => this.onReady(data)));
     source.addEventListener('reset', (event) => this.protocolFrame(source, event, (data) => this.onResetFrame(data)));
     source.addEventListener('expired', (event) => this.protocolFrame(source, event, (data) => this.onExpired(data)));
@@ -527,6 +530,7 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
     this.currentConnectionId = typeof ready.connectionId === 'string' ? ready.connectionId : undefined;
     this.streamTopics = stringsOf(ready.topics);
     this.liveSince = Date.now();
+    this.hadStream = true;
     const source = this.source;
     this.setState('live');
     if (source !== this.source) return; // a state handler closed the client
