@@ -81,7 +81,8 @@ describe('HeraldModule', () => {
       await expect((app.get(HeraldPublisher) as HeraldPublisher).publish({ type: 'ready', recipients: [alice] })).rejects.toThrow(PublishRejected);
     } finally {
       await app.close();
-      if ('redis' in settings) settings.redis.disconnect();
+      // The ingress option is a Redis client of the test's own: an ioredis one, to close.
+      if ('redis' in settings) (settings.redis as Redis).disconnect();
     }
   });
 

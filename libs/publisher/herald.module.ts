@@ -1,10 +1,9 @@
 import { DynamicModule, InjectionToken, Module, ModuleMetadata } from '@nestjs/common';
-import type { Cluster, Redis } from 'ioredis';
 import { HeraldHttpPublisher, HttpPublisherOptions } from './http-publisher.js';
-import { EventMap, HeraldIngressPublisher, PublishInput, PublisherOptions } from './publisher.js';
+import { EventMap, HeraldIngressPublisher, IngressRedis, PublishInput, PublisherOptions } from './publisher.js';
 
 /** Over HTTP (`url` and a service `token`), or into the Redis ingress (`redis`). */
-export type HeraldModuleOptions = HttpPublisherOptions | ({ redis: Redis | Cluster } & PublisherOptions);
+export type HeraldModuleOptions = HttpPublisherOptions | ({ redis: IngressRedis } & PublisherOptions);
 
 /**
  * What a Nest service injects to publish, whichever way the module was

@@ -1,4 +1,3 @@
-import type { Cluster, Redis } from 'ioredis';
 import { MAX_ENVELOPE_BYTES, validatePublishRequest, Validation } from '@herald/contracts/envelope';
 
 /**
@@ -27,6 +26,15 @@ export class PublishRejected extends Error {
   }
 }
 
+/**
+ * What the ingress publisher needs of a Redis client: an ioredis `Redis` or
+ * `Cluster` fits. Declared here so that the package's types do not require
+ * ioredis of a service that publishes over HTTP only.
+ */
+export interface IngressRedis {
+  xadd(key: string, id: string, field: string, value: string): Promise<string | null>;
+}
+
 export interface PublisherOptions {
   /** The hub's REDIS_PREFIX (default `herald:`). */
   prefix?: string;
@@ -42,7 +50,7 @@ export class HeraldIngressPublisher<Events extends object = EventMap> {
   private readonly stream: string;
 
   constructor(
-    private readonly redis: Redis | Cluster,
+    private readonly redis: IngressRedis,
     options: PublisherOptions = {},
   ) {
     this.stream = `${options.prefix ?? 'herald:'}ingress`;
