@@ -203,19 +203,26 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     added.forEach((topic, i) => connection.followed(topic, replays[i].head));
   }
 
+  /**
+   * Backwards: a delivery may drop its own stream (a client that stopped
+   * reading), which takes it out of this list; going forwards, the stream
+   * after it would be skipped and miss the event for good.
+   */
   deliver(source: string, message: StreamMessage): void {
     const streams = this.streamsFollowing(source);
     if (!streams) return;
-    for (const connection of streams) connection.deliver(source, message);
-    this.metrics.eventDelivered(streams.length, Date.now() - message.createdAt);
+    const count = streams.length;
+    for (let i = count - 1; i >= 0; i--) streams[i]?.deliver(source, message);
+    this.metrics.eventDelivered(count, Date.now() - message.createdAt);
   }
 
   private streamsFollowing(source: string): Connection[] | undefined {
     return topicOfSource(source) === undefined ? this.byUser.get(source) : this.byTopic.get(source);
   }
 
+  /** Over a copy: suspending a stream that has not started ends it, which takes it out of its list. */
   suspendAll(): void {
-    for (const streams of this.byUser.values()) for (const connection of streams) connection.suspend();
+    for (const streams of [...this.byUser.values()]) for (const connection of [...streams]) connection.suspend();
   }
 
   suspendedPosition(source: string): string | undefined {
@@ -235,8 +242,9 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     for (const connection of [...(this.streamsFollowing(source) ?? [])]) connection.end();
   }
 
+  /** Over a copy: a ping may drop a stream that stopped reading, which takes it out of its list. */
   pingAll(): void {
-    for (const streams of this.byUser.values()) for (const connection of streams) connection.ping();
+    for (const streams of [...this.byUser.values()]) for (const connection of [...streams]) connection.ping();
   }
 
   /** Ends the streams whose token expired or that reached their maximum age. @param now `performance.now()`. */

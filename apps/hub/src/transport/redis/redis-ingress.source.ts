@@ -119,6 +119,10 @@ export class RedisIngressSource extends IngressSource {
         // only once the one before it is done, so entries keep their order.
         await this.settleHandling();
         this.handling = this.handle(entries);
+        // Settled (and its failure thrown) on the next turn, after a read of up
+        // to BLOCK_MS: marked handled now, or Node would end the process for an
+        // unhandled rejection meanwhile (a database outage did).
+        this.handling.catch(() => undefined);
         if (state === 'failing') this.logger.log('ingress consumer is reading again');
         state = 'reading';
       } catch (err) {
