@@ -6,15 +6,19 @@ import { createHmac } from 'node:crypto';
 
 export const SECRET = 'herald-bench-secret-long-enough-for-production-use-0123456789';
 
-const LIFETIME_S = 6 * 3600;
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
-function sign(claims) {
-  const iat = Math.floor(Date.now() / 1000);
-  const payload = Buffer.from(JSON.stringify({ ...claims, iat, exp: iat + LIFETIME_S })).toString('base64url');
-  const signature = createHmac('sha256', SECRET).update(`${HEADER}.${payload}`).digest('base64url');
-  return `${HEADER}.${payload}.${signature}`;
+/** Signs claims with `secret`, each token valid for `lifetimeS` (chaos/ signs with its own secret). */
+export function jwtSigner(secret, lifetimeS) {
+  return (claims) => {
+    const iat = Math.floor(Date.now() / 1000);
+    const payload = Buffer.from(JSON.stringify({ ...claims, iat, exp: iat + lifetimeS })).toString('base64url');
+    const signature = createHmac('sha256', secret).update(`${HEADER}.${payload}`).digest('base64url');
+    return `${HEADER}.${payload}.${signature}`;
+  };
 }
+
+const sign = jwtSigner(SECRET, 6 * 3600);
 
 /** A user's token; `topics`: the topic patterns it may follow (its `topics` claim, docs/api.md), none when omitted. */
 export const userToken = (sub, topics) => sign(topics ? { sub, topics } : { sub });
