@@ -72,8 +72,9 @@ it(
  * chaos/repro that exits 0 once it is fixed: a stream dropped for not
  * reading made the next stream of its user miss that event for good; a
  * persisted ingress entry during a PostgreSQL outage ended the hub (an
- * unhandled rejection).
+ * unhandled rejection); streams closed during a Redis outage kept counting
+ * against STREAMS_PER_USER_MAX.
  */
-it.each(['stall-skips-next-stream', 'ingress-db-down-crash'])('chaos/repro/%s.mjs no longer reproduces its defect', async (name) => {
+it.each(['stall-skips-next-stream', 'ingress-db-down-crash', 'slot-leak-after-redis-outage'])('chaos/repro/%s.mjs no longer reproduces its defect', async (name) => {
   await promisify(execFile)(process.execPath, [path.join(ROOT, 'chaos/repro', `${name}.mjs`)], { cwd: ROOT, timeout: 60_000 });
 }, 70_000);

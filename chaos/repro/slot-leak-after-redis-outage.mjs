@@ -7,7 +7,7 @@
 // Two hubs A and B on a Redis of their own, STREAMS_PER_USER_MAX=2. Alice
 // opens 2 streams on A; Redis stops; she closes both; Redis comes back.
 // Alice, with no stream open anywhere, opens one on B. Exits 1 when B
-// refuses it (429), also 20 s later.
+// still refuses it (429) 10 s after Redis is back.
 //
 //   npm run build && node chaos/repro/slot-leak-after-redis-outage.mjs
 //
@@ -65,10 +65,15 @@ for (const stream of streams) stream.close();
 await sleep(1000);
 await redis.start();
 await waitFor(async () => (await a.ready()) && (await b.ready()), 'both hubs ready again', 30_000);
-const first = await open(b);
-first.close();
-await sleep(20_000);
-const later = await open(b);
-later.close();
-console.log(`Redis stopped, alice closed both, Redis back; alice (no stream open) opens one on B: ${first.status}; 20 s later: ${later.status}`);
-process.exit(first.status === 429 || later.status === 429 ? 1 : 0);
+// A has to state its count again once Redis is back: allow it a few seconds (the leak lasted for ever).
+const tries = [];
+const deadline = Date.now() + 10_000;
+for (;;) {
+  const attempt = await open(b);
+  attempt.close();
+  tries.push(attempt.status);
+  if (attempt.status !== 429 || Date.now() > deadline) break;
+  await sleep(1000);
+}
+console.log(`Redis stopped, alice closed both, Redis back; alice (no stream open) opens one on B: ${tries.join(', ')}`);
+process.exit(tries.at(-1) === 429 ? 1 : 0);
