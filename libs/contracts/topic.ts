@@ -17,6 +17,12 @@ export function topicSource(topic: string): string {
   return SOURCE_MARK + topic;
 }
 
+/** Where an event goes: its users, and its topics as sources (the users' list itself when there is no topic). */
+export function sourcesOf(event: { readonly recipients: readonly string[]; readonly topics?: readonly string[] }): readonly string[] {
+  const { recipients, topics = [] } = event;
+  return topics.length === 0 ? recipients : [...recipients, ...topics.map(topicSource)];
+}
+
 /** The topic of a source, or undefined for a user's source. */
 export function topicOfSource(source: string): string | undefined {
   return source.charCodeAt(0) === 35 ? source.slice(1) : undefined;

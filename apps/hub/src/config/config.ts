@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { isTopic } from '#herald/contracts/topic';
 
 /**
  * The hub's configuration, read from the environment once at start-up. Every
@@ -120,7 +121,8 @@ const schema = z.object({
   REPLAY_TTL_MS: int(3_600_000, 1000, 30 * 86_400_000),
   STREAMS_PER_USER_MAX: int(8, 1, 10_000),
   STREAMS_MAX: int(100_000, 1, 10_000_000),
-  PUBLIC_TOPICS: z.string().default('').refine((v) => v.split(',').every((p) => /^[A-Za-z0-9_.:@-]{0,128}$/.test(p.trim())), {
+  // A prefix is the start of a topic name: in its charset, and no longer.
+  PUBLIC_TOPICS: z.string().default('').refine((v) => v.split(',').every((p) => p.trim() === '' || isTopic(p.trim())), {
     message: 'must be comma-separated topic prefixes (A-Z a-z 0-9 _ . : @ -)',
   }),
   TOPICS_PER_STREAM_MAX: int(32, 1, 256),

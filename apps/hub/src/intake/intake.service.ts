@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { PublishRequest } from '#herald/contracts/envelope';
-import { topicSource } from '#herald/contracts/topic';
+import { sourcesOf } from '#herald/contracts/topic';
 import { PreparedEvent } from '../events/stream-message.js';
 import { EventSource, HubMetrics } from '../metrics/hub-metrics.js';
 import { OutboxRelay } from '../outbox/outbox.relay.js';
@@ -99,9 +99,4 @@ export class Intake {
 /** Persisted: stored in the recipients' inboxes, so only with recipients. */
 function isPersisted(request: PublishRequest): boolean {
   return request.persist && request.recipients.length > 0;
-}
-
-/** Where the event goes: its users, and its topics as sources. */
-function sourcesOf(request: PublishRequest): string[] {
-  return request.topics.length === 0 ? request.recipients : [...request.recipients, ...request.topics.map(topicSource)];
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { topicSource } from '#herald/contracts/topic';
+import { sourcesOf } from '#herald/contracts/topic';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, In, QueryFailedError, Repository } from 'typeorm';
 import { Notification } from '../inbox/notification.entity.js';
@@ -76,8 +76,7 @@ export class PersistedEventStore {
     const outbox: unknown[][] = [];
     events.forEach((event, i) => {
       for (const userId of event.recipients) inbox.push([userId, ids[i]]);
-      const sources = [...event.recipients, ...(event.topics ?? []).map(topicSource)];
-      outbox.push([ids[i], randomUUID(), event.type, data[i], JSON.stringify(sources), createdAt]);
+      outbox.push([ids[i], randomUUID(), event.type, data[i], JSON.stringify(sourcesOf(event)), createdAt]);
     });
     await insertRows(manager, 'inbox_items', ['user_id', 'notification_id'], inbox);
     await insertRows(manager, 'outbox', ['notification_id', 'dedupe_key', 'type', 'data', 'recipients', 'created_at'], outbox);
