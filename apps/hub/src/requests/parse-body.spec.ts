@@ -27,6 +27,7 @@ describe('parseBody', () => {
     [{}, 'title'],
     [{ title: '' }, 'title'],
     [{ title: 'x', extra: 1 }, 'extra'],
+    [{ title: 'x', '': 1 }, '""'],
     [{ title: 'x', tags: ['a', 7] }, 'tags[1]'],
   ])('names the field at fault in %j', (body, field) => {
     expect(fieldOf(body)).toBe(field);

@@ -2,12 +2,14 @@ import { Body, Controller, Headers, MessageEvent, Param, Put, Query, Req, Sse, S
 import { ApiBody, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import type { Observable } from 'rxjs';
+import { z } from 'zod';
 import { BearerAuthGuard, CurrentPrincipal, StreamAuthGuard } from '#herald/auth/guards';
 import type { Principal } from '#herald/auth/principal';
 import { type DecodedStreamPosition, decodeStreamPosition, STREAM_POSITION_PATTERN } from '#herald/contracts/stream-position';
 import { TOPIC_PATTERN } from '#herald/contracts/topic';
 import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
 import { FieldError } from '../errors/errors.js';
+import { parseBody } from '../requests/parse-body.js';
 import { ApiStreamCredentials, ApiUserToken } from '../openapi/security.js';
 import { RateLimited } from '../rate-limits/rate-limits.js';
 import { TopicAccess } from '../topics/topic-access.js';
@@ -21,6 +23,11 @@ import { STREAM_MODELS, STREAM_RESPONSE, StreamTopics, TOPICS_CHANGE_SCHEMA } fr
 export const MAX_PENDING_DATA_LENGTH = 1024 * 1024;
 
 const STREAM_ID = { type: 'string', pattern: STREAM_POSITION_PATTERN.source };
+/** The topics themselves are checked by TopicAccess, as those of `?topic=` are. */
+const TopicsChange = z.strictObject(
+  { topics: z.array(z.unknown(), { error: 'must be an array of topics (empty to follow none)' }) },
+  { error: 'must be a JSON object' },
+);
 const TOPIC_REFUSED = {
   message: 'may not follow topic "team:9": neither the token\'s topics claim nor PUBLIC_TOPICS admits it',
   details: { field: 'topic', topic: 'team:9' },
@@ -125,11 +132,7 @@ export class StreamController {
     @Param('connectionId') connectionId: string,
     @Body() body: unknown,
   ): Promise<StreamTopics> {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new FieldError('body', 'must be a JSON object');
-    const unknownField = Object.keys(body).find((key) => key !== 'topics');
-    if (unknownField !== undefined) throw new FieldError(unknownField || '""', 'is not a known field (topics)');
-    const { topics } = body as { topics?: unknown };
-    if (!Array.isArray(topics)) throw new FieldError('topics', 'must be an array of topics (empty to follow none)');
+    const { topics } = parseBody(TopicsChange, body);
     const checked = this.access.followable(principal, topics, 'topics');
     await this.streams.changeTopics(principal, connectionId, checked);
     return { connectionId, topics: checked };
