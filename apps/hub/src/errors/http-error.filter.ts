@@ -4,13 +4,16 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { redactUrl } from '#herald/auth/credentials';
 import { requestIdOf } from '../logging/logger.js';
-import { RetryLaterError } from './errors.js';
+import { isDatabaseUnavailable } from '../database/database-unavailable.js';
+import { RetryLaterError, UnavailableError } from './errors.js';
 
 /** What the router says of a path no route has: `Cannot GET /v1/nowhere?…`. */
 const ROUTER_NOT_FOUND = /^Cannot [A-Z]+ \//;
 
 /** The message of every 500: the cause stays in the log, under the request id. */
 export const UNEXPECTED_ERROR = 'unexpected error; quote the requestId when reporting it';
+
+export const DATABASE_UNAVAILABLE = 'the database is unavailable; retry shortly';
 
 export interface ErrorBody {
   statusCode: number;
@@ -25,7 +28,8 @@ export function errorBody(status: number, message: string, details: Record<strin
 }
 
 /**
- * 4xx pass through with their message; a 5xx names its request id (the
+ * 4xx pass through with their message; a database outage is a 503 with
+ * Retry-After; a 5xx names its request id (the
  * X-Request-Id of the answer, in the request line too), and an unexpected
  * error logs its cause under that id and returns nothing else of it. Once a
  * stream has started nothing can be answered any more, so it is just ended.
@@ -34,7 +38,9 @@ export function errorBody(status: number, message: string, details: Record<strin
 export class HttpErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger(HttpErrorFilter.name);
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(thrown: unknown, host: ArgumentsHost): void {
+    // A database outage is not this request's fault: the same request works once it is back.
+    const exception = isDatabaseUnavailable(thrown) ? new UnavailableError(DATABASE_UNAVAILABLE, 1) : thrown;
     const response = host.switchToHttp().getResponse<Response>();
     const request = host.switchToHttp().getRequest<Request>();
     if (response.headersSent) {
