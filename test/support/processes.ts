@@ -111,6 +111,8 @@ export interface HubProcess {
   pid: number;
   /** Everything the process printed. */
   output: string[];
+  /** Its exit status once it exited by itself; null while it runs or when a signal ended it. */
+  readonly exitCode: number | null;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
   /** Waits until GET /health/ready answers 200. */
   ready(): Promise<void>;
@@ -122,11 +124,11 @@ function ensureBuilt(): void {
 }
 
 /**
- * The real hub (dist/apps/hub/src/main.js) as a child process on a free port; resolves once it is live.
+ * The real hub (dist/apps/hub/src/main.js) as a child process on a free port, not waited for (a test of start-up itself).
  * @param env on top of the test defaults (NODE_ENV=test, the test JWT_SECRET, a SQLite file of its own);
  *   a variable given as undefined is left unset.
  */
-export async function startHubProcess(env: Record<string, string | undefined> = {}): Promise<HubProcess> {
+export async function spawnHubProcess(env: Record<string, string | undefined> = {}): Promise<HubProcess> {
   ensureBuilt();
   const port = env.PORT ? Number(env.PORT) : await freePort();
   // Each hub gets its own SQLite file unless the test names a database.
@@ -144,11 +146,14 @@ export async function startHubProcess(env: Record<string, string | undefined> = 
   child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const hub: HubProcess = {
+  return {
     port,
     url,
     pid: child.pid!,
     output,
+    get exitCode() {
+      return child.exitCode;
+    },
     async kill(signal = 'SIGKILL') {
       const done = exited(child);
       child.kill(signal);
@@ -156,17 +161,22 @@ export async function startHubProcess(env: Record<string, string | undefined> = 
     },
     ready: () => waitUntil(async () => (await fetch(`${url}/health/ready`)).ok, `hub ${port} to be ready`, START_TIMEOUT_MS),
   };
+}
+
+/** spawnHubProcess, resolved once the hub is live. */
+export async function startHubProcess(env: Record<string, string | undefined> = {}): Promise<HubProcess> {
+  const hub = await spawnHubProcess(env);
   try {
     await waitUntil(
       async () => {
-        if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}: ${output.join('')}`);
-        return (await fetch(`${url}/health/live`)).ok;
+        if (hub.exitCode !== null) throw new Error(`hub exited with ${hub.exitCode}: ${hub.output.join('')}`);
+        return (await fetch(`${hub.url}/health/live`)).ok;
       },
-      `hub on ${port}`,
+      `hub on ${hub.port}`,
       START_TIMEOUT_MS,
     );
   } catch (err) {
-    child.kill('SIGKILL');
+    await hub.kill();
     throw err;
   }
   return hub;
@@ -177,6 +187,8 @@ export interface TcpProxy {
   url: string;
   /** Where new connections go, in turn. */
   setTargets(ports: number[]): void;
+  /** Ends every proxied connection at once, as a crash of the target would. */
+  cut(): void;
   close(): Promise<void>;
 }
 
@@ -224,6 +236,9 @@ export async function startProxy(targets: number[]): Promise<TcpProxy> {
     url: `http://127.0.0.1:${port}`,
     setTargets: (next) => {
       ports = [...next];
+    },
+    cut: () => {
+      for (const socket of sockets) socket.destroy();
     },
     close: () =>
       new Promise((resolve) => {

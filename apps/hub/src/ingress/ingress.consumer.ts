@@ -1,7 +1,9 @@
 import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { MAX_ENVELOPE_BYTES, validatePublishRequest } from '#herald/contracts/envelope';
+import { isDatabaseUnavailable } from '../database/database-unavailable.js';
+import { UnavailableError } from '../errors/errors.js';
 import { Intake } from '../intake/intake.service.js';
-import { IngressEntry, IngressSource } from '../transport/ingress-source.js';
+import { EntryDeferred, IngressEntry, IngressSource } from '../transport/ingress-source.js';
 
 /** An entry that failed this many times is dead-lettered rather than retried forever. */
 const MAX_DELIVERIES = 5;
@@ -10,7 +12,8 @@ const MAX_DELIVERIES = 5;
  * Where events enter from the ingress (Redis: `XADD herald:ingress * envelope
  * '<json>'`): each entry's envelope is checked as an HTTP body would be and
  * handed to the intake; one that is not a valid event, or that failed again
- * and again, is dead-lettered with the reason.
+ * and again, is dead-lettered with the reason. An outage of the database or
+ * of Redis is no fault of the entry: it is deferred, to be retried in place.
  */
 @Injectable()
 export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy {
@@ -45,6 +48,11 @@ export class IngressConsumer implements OnApplicationBootstrap, OnModuleDestroy 
     if (entry.deliveries > MAX_DELIVERIES) {
       return this.source.deadLetter(entry, `failed ${entry.deliveries - 1} times; last attempt abandoned`);
     }
-    await this.intake.accept(result.value, 'ingress', { receipt: entry.receipt });
+    try {
+      await this.intake.accept(result.value, 'ingress', { receipt: entry.receipt });
+    } catch (err) {
+      if (err instanceof UnavailableError || isDatabaseUnavailable(err)) throw new EntryDeferred(err);
+      throw err;
+    }
   }
 }

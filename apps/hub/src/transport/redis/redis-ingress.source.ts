@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HubConfig } from '../../config/config.js';
 import { Instance } from '../../lifecycle/instance.js';
-import { IngressEntry, IngressSource } from '../ingress-source.js';
+import { EntryDeferred, IngressEntry, IngressSource } from '../ingress-source.js';
 import type { IngressReceipt } from '../transport.js';
 import { BEAT_MS, RedisInstances } from './redis-instances.js';
 import { RedisConnections } from './redis.connections.js';
@@ -12,6 +12,9 @@ export const INGRESS_GROUP = 'herald';
 const READ_COUNT = 256;
 const BLOCK_MS = 1000;
 const ERROR_PAUSE_MS = 500;
+/** Retries of entries deferred by an outage: soon at first, then at most this often. */
+const OUTAGE_FIRST_PAUSE_MS = 100;
+const OUTAGE_MAX_PAUSE_MS = 2000;
 /** Dead letters kept (roughly): enough to investigate, bounded so a flood of bad entries cannot fill Redis. */
 const DEAD_LETTERS_KEPT = 10_000;
 /**
@@ -246,14 +249,44 @@ export class RedisIngressSource extends IngressSource {
     if (floor) await commands.xtrim(keys.ingress, 'MINID', '~', floor);
   }
 
-  /** Entries of a batch go out together (auto-pipelined); one user's stay in order on the one connection. */
+  /**
+   * Entries of a batch go out together (auto-pipelined); one user's stay in
+   * order on the one connection. Those deferred by an outage are retried
+   * here until it ends, so no later entry overtakes them; meanwhile they are
+   * claimed again now and then, which keeps other instances from taking them
+   * over as abandoned and counting each takeover as a failure.
+   */
   private async handle(entries: Entry[], claimed = false): Promise<void> {
     const deliveries = claimed ? await this.deliveryCounts(entries) : undefined;
-    await Promise.all(
-      entries.map(([entryId, fields], i) =>
-        this.handler({ receipt: this.receipt(entryId), envelope: field(fields, 'envelope'), deliveries: deliveries?.[i] ?? 1 }),
-      ),
-    );
+    let waiting: IngressEntry[] = entries.map(([entryId, fields], i) => ({
+      receipt: this.receipt(entryId),
+      envelope: field(fields, 'envelope'),
+      deliveries: deliveries?.[i] ?? 1,
+    }));
+    let failure: { reason: unknown } | undefined;
+    for (let pause = OUTAGE_FIRST_PAUSE_MS; ; pause = Math.min(pause * 2, OUTAGE_MAX_PAUSE_MS)) {
+      const outcomes = await Promise.allSettled(waiting.map((entry) => this.handler(entry)));
+      const deferred = outcomes.map((o) => (o.status === 'rejected' && o.reason instanceof EntryDeferred ? o.reason : undefined));
+      const failed = outcomes.find((o, i) => o.status === 'rejected' && !deferred[i]) as PromiseRejectedResult | undefined;
+      failure ??= failed;
+      const outage = deferred.find((reason) => reason !== undefined);
+      if (!outage) break;
+      // Stopping: the entries stay pending, for another instance to claim.
+      if (!this.running) throw outage;
+      waiting = waiting.filter((_, i) => deferred[i]);
+      if (pause === OUTAGE_FIRST_PAUSE_MS) {
+        this.logger.warn(`${waiting.length} ingress entries wait for an outage to end (${outage.message})`);
+      }
+      await sleep(pause);
+      await this.keep(waiting);
+    }
+    if (failure) throw failure.reason;
+  }
+
+  /** Resets the entries' idle time (JUSTID: without counting a delivery); Redis may be the outage, so failing is fine. */
+  private async keep(entries: IngressEntry[]): Promise<void> {
+    const ids = entries.map((entry) => entry.receipt.entryId);
+    await this.redis.commands.call('XCLAIM', this.redis.keys.ingress, INGRESS_GROUP, this.consumer, 0, ...ids, 'JUSTID').catch(() => undefined);
   }
 
   private receipt(entryId: string): IngressReceipt {
