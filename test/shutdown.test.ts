@@ -3,8 +3,9 @@
 // with status 0; a client that was on it replays everything on another
 // instance, and its place in the cluster-wide stream count is free at once.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './support/wait.js';
 import { publish as publishEvent } from './support/http.js';
-import { HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
+import { HubProcess, lowPort, RedisServer, spawnHubProcess, startHubProcess, startRedis } from './support/processes.js';
 import { openRaw, RawStream } from './support/sse.js';
 import { serviceToken, userToken } from './support/tokens.js';
 
@@ -77,4 +78,20 @@ describe('SIGTERM', () => {
     expect(JSON.parse((await resumed.next()).data!).data).toEqual({ n: 2 });
     resumed.close();
   }, 20_000);
+});
+
+describe('SIGTERM while the hub is still starting', () => {
+  it('exits at once with status 0, as nothing was taken in yet (the chaos run saw it die of the signal)', async () => {
+    // Nothing listens there: the hub keeps retrying its database, as when PostgreSQL is late.
+    const hub = await spawnHubProcess({ DATABASE_URL: `postgres://postgres@127.0.0.1:${await lowPort()}/herald` });
+    try {
+      await waitFor('the hub to be retrying its database', () => /Unable to connect to the database/.test(hub.output.join('')));
+      const signalled = Date.now();
+      expect(await hub.kill('SIGTERM')).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(2000);
+      expect(hub.output.join('')).toMatch(/SIGTERM while starting: nothing taken in yet, exiting/);
+    } finally {
+      await hub.kill();
+    }
+  });
 });

@@ -36,17 +36,37 @@ function withDevSecret(config: HubConfig): { config: HubConfig; note?: string } 
 const LISTEN_BACKLOG = 4096;
 
 const { config, note: secretNote } = withDevSecret(readConfig());
-const app = await createHub(config);
 const logger = new Logger('Herald');
-for (const warning of config.warnings) logger.warn(warning);
+let created = false;
+const started = (async () => {
+  const app = await createHub(config);
+  created = true;
+  for (const warning of config.warnings) logger.warn(warning);
+  // Node's default backlog (511) overflows when thousands of clients reconnect
+  // at once (an instance died): each dropped SYN costs its client a 1 s
+  // retransmit. The kernel caps it at net.core.somaxconn. Node reads a number
+  // after the port as the backlog; Nest passes it through.
+  await app.listen(config.port, LISTEN_BACKLOG as unknown as string);
+  logger.log(`listening on http://localhost:${config.port} (${config.redisUrl ? 'Redis' : 'embedded, in-process'} fan-out)`);
+  if (secretNote) logger.warn(secretNote);
+  return app;
+})();
 // Not Nest's enableShutdownHooks: it re-raises the signal once closed, so a
 // clean drain ended with status 143, which orchestrators read as a failure.
 // The order loses nothing: refuse new streams at once, end the open ones
 // (each gives its place in the cluster-wide count back through Redis), then
-// close the modules, Redis connections last.
+// close the modules, Redis connections last. A signal before the modules are
+// made (migrations, Redis, retried while the database is away) exits at once:
+// nothing has been taken in yet. Once they are, it waits for the hub to be
+// listening, then stops it the same way.
 async function shutDown(signal: NodeJS.Signals): Promise<never> {
+  if (!created) {
+    logger.log(`${signal} while starting: nothing taken in yet, exiting`);
+    process.exit(0);
+  }
   logger.log(`${signal}: draining`);
   try {
+    const app = await started;
     await app.get(StreamDrain).run();
     await app.close();
   } catch (err) {
@@ -57,10 +77,4 @@ async function shutDown(signal: NodeJS.Signals): Promise<never> {
 }
 // Once: a second Ctrl-C stops the process at once.
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutDown(signal));
-// Node's default backlog (511) overflows when thousands of clients reconnect
-// at once (an instance died): each dropped SYN costs its client a 1 s
-// retransmit. The kernel caps it at net.core.somaxconn. Node reads a number
-// after the port as the backlog; Nest passes it through.
-await app.listen(config.port, LISTEN_BACKLOG as unknown as string);
-logger.log(`listening on http://localhost:${config.port} (${config.redisUrl ? 'Redis' : 'embedded, in-process'} fan-out)`);
-if (secretNote) logger.warn(secretNote);
+await started;
