@@ -51,9 +51,25 @@ describe('Connection', () => {
     c.start([user({ head: '1-0', events: [] })], '{}');
     c.suspend();
     c.deliver('alice', message('3-0'));
+    // The first tick after `ready` finds the stream not quiet; the second pings.
+    c.ping();
     c.ping();
     c.resume('alice', { head: '3-0', events: [message('2-0'), message('3-0')] });
     expect(ids()).toEqual(['1-0', 'ping', '2-0', '3-0']);
+  });
+
+  it('pings on a heartbeat tick only a stream that sent nothing since the tick before', () => {
+    const { c, ids } = connection();
+    c.ping();
+    c.start([user({ head: '1-0', events: [] })], '{}');
+    c.ping();
+    c.deliver('alice', message('2-0'));
+    c.ping();
+    c.ping();
+    c.ping();
+    c.ping();
+    // Not before `ready`; not on the ticks after a frame; then every second tick.
+    expect(ids()).toEqual(['1-0', '2-0', 'ping', 'ping']);
   });
 
   it('sends reset when the catch-up cannot cover the gap', () => {

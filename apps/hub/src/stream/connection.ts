@@ -54,6 +54,8 @@ export class Connection {
   /** Topics being added, whose heads are being read. */
   private adding: Set<string> | null = null;
   private subscriber: Subscriber<MessageEvent> | null = null;
+  /** Whether a frame went out since the last heartbeat tick: a stream that is not quiet needs no ping. */
+  private spoke = false;
 
   constructor(
     /** The connection id, unique across instances (the `connectionId` of `ready`). */
@@ -115,7 +117,7 @@ export class Connection {
     const socket = this.response?.socket;
     socket?.cork();
     try {
-      this.subscriber.next({ id: this.streamId, type: 'ready', retry: RETRY_MS, data: readyData });
+      this.write({ id: this.streamId, type: 'ready', retry: RETRY_MS, data: readyData });
       for (const { source, replay } of replays) this.catchUp(source, replay);
       this.state = 'live';
       this.release();
@@ -181,7 +183,7 @@ export class Connection {
   announceTopics(): void {
     if (this.closed || (this.adding?.size ?? 0) > 0) return;
     this.adding = null;
-    this.subscriber?.next({ id: this.streamId, type: TOPICS_EVENT, data: this.topicsData() });
+    this.write({ id: this.streamId, type: TOPICS_EVENT, data: this.topicsData() });
     this.release();
   }
 
@@ -190,9 +192,15 @@ export class Connection {
     return JSON.stringify({ topics: this.topicSources.map((source) => topicOfSource(source)) });
   }
 
-  /** Heartbeats go on while suspended; a stream that has not sent `ready` yet waits. */
+  /**
+   * A heartbeat tick (every HEARTBEAT_MS / 2): a ping goes out only if the
+   * stream sent nothing since the tick before, so no stream is silent longer
+   * than HEARTBEAT_MS and a busy one gets no pings at all. Heartbeats go on
+   * while suspended; a stream that has not sent `ready` yet waits.
+   */
   ping(): void {
-    if (this.state === 'live' || this.state === 'suspended') this.subscriber?.next(PING);
+    if (this.spoke) this.spoke = false;
+    else if (this.state === 'live' || this.state === 'suspended') this.write(PING);
   }
 
   /**
@@ -207,7 +215,7 @@ export class Connection {
 
   /** Tells the client its token expired, and ends the stream. */
   expire(): void {
-    this.subscriber?.next({ id: this.streamId, type: 'expired', data: EXPIRED_DATA });
+    this.write({ id: this.streamId, type: 'expired', data: EXPIRED_DATA });
     this.end();
   }
 
@@ -240,7 +248,7 @@ export class Connection {
       this.setPosition(source, replay.head);
       const topic = topicOfSource(source);
       const data = topic === undefined ? RESET_DATA : JSON.stringify({ reason: RESET_REASON, topic });
-      this.subscriber!.next({ id: this.streamId, type: 'reset', data });
+      this.write({ id: this.streamId, type: 'reset', data });
     } else {
       for (const message of replay.events) this.send(source, message);
     }
@@ -260,12 +268,17 @@ export class Connection {
       if (compareEventIds(message.id, this.lastId) <= 0) return;
       this.lastId = message.id;
       // Only its user: the message's own id is the stream's, and the object goes out shared.
-      if (this.topics === null) return this.subscriber!.next(message);
+      if (this.topics === null) return this.write(message);
     } else {
       const position = this.topics?.get(source);
       if (position === undefined || compareEventIds(message.id, position) <= 0) return;
       this.topics!.set(source, message.id);
     }
-    this.subscriber!.next({ id: this.topics!.streamId(this.lastId), type: message.type, data: message.data });
+    this.write({ id: this.topics!.streamId(this.lastId), type: message.type, data: message.data });
+  }
+
+  private write(frame: MessageEvent): void {
+    this.spoke = true;
+    this.subscriber?.next(frame);
   }
 }

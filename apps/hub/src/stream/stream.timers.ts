@@ -16,7 +16,8 @@ export class StreamTimers implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.heartbeat = setInterval(() => this.registry.pingAll(), this.config.heartbeatMs);
+    // Twice per HEARTBEAT_MS: a stream pings on a tick only when it sent nothing since the one before.
+    this.heartbeat = setInterval(() => this.registry.pingAll(), this.config.heartbeatMs / 2);
     this.expiry = setInterval(() => this.registry.endDue(performance.now()), EXPIRY_TICK_MS);
   }
 
