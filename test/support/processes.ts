@@ -41,8 +41,11 @@ export async function lowPort(): Promise<number> {
   throw new Error('no free port below 32768');
 }
 
-/** How long a redis-server or a hub may take to start. */
-const START_TIMEOUT_MS = 10_000;
+/**
+ * How long a redis-server or a hub may take to start: a hub takes ~1 s alone,
+ * but several starting at once on a loaded 2-core machine took over 10 s.
+ */
+const START_TIMEOUT_MS = 20_000;
 
 function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
