@@ -7,8 +7,10 @@ export type EventSource = 'http' | 'ingress' | 'comments';
 /** How many of the busiest topics get a series of their own: a label per topic would grow without bound. */
 export const BUSIEST_TOPICS = 10;
 
-/** What the topic gauges read when scraped (the stream registry). */
-export interface TopicStats {
+/** What the gauges of streams read when scraped (the stream registry). */
+export interface StreamStats {
+  /** Users with at least one stream open here. */
+  readonly userCount: number;
   readonly topicCount: number;
   busiestTopics(limit: number): [topic: string, streams: number][];
 }
@@ -65,8 +67,16 @@ export class HubMetrics {
     if (topicEvents > 0) this.topicEvents.inc(topicEvents);
   }
 
-  /** Topics followed here, and the streams of the busiest ones, read from `stats` when scraped. */
-  observeTopics(stats: TopicStats): void {
+  /** Users with streams here, topics followed here, and the streams of the busiest ones, read from `stats` when scraped. */
+  observeStreams(stats: StreamStats): void {
+    new Gauge({
+      name: 'herald_stream_users',
+      help: 'Users with at least one stream open on this instance',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.userCount);
+      },
+    });
     new Gauge({
       name: 'herald_topics_followed',
       help: 'Topics followed by at least one stream on this instance',
