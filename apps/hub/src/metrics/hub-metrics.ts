@@ -51,14 +51,9 @@ export class HubMetrics {
   });
 
   constructor(transport: Transport) {
-    new Gauge({
-      name: 'herald_transport_up',
-      help: 'Whether the transport (Redis, or in-process) can publish and deliver (1) or not (0)',
-      registers: [this.registry],
-      collect() {
-        this.set(transport.isReady() ? 1 : 0);
-      },
-    });
+    this.gauge('herald_transport_up', 'Whether the transport (Redis, or in-process) can publish and deliver (1) or not (0)', () =>
+      transport.isReady() ? 1 : 0,
+    );
   }
 
   /** @param topicEvents how many of them go to topics. */
@@ -69,22 +64,8 @@ export class HubMetrics {
 
   /** Users with streams here, topics followed here, and the streams of the busiest ones, read from `stats` when scraped. */
   observeStreams(stats: StreamStats): void {
-    new Gauge({
-      name: 'herald_stream_users',
-      help: 'Users with at least one stream open on this instance',
-      registers: [this.registry],
-      collect() {
-        this.set(stats.userCount);
-      },
-    });
-    new Gauge({
-      name: 'herald_topics_followed',
-      help: 'Topics followed by at least one stream on this instance',
-      registers: [this.registry],
-      collect() {
-        this.set(stats.topicCount);
-      },
-    });
+    this.gauge('herald_stream_users', 'Users with at least one stream open on this instance', () => stats.userCount);
+    this.gauge('herald_topics_followed', 'Topics followed by at least one stream on this instance', () => stats.topicCount);
     new Gauge({
       name: 'herald_topic_streams',
       help: `Streams following each of the ${BUSIEST_TOPICS} busiest topics on this instance`,
@@ -93,6 +74,18 @@ export class HubMetrics {
       collect() {
         this.reset();
         for (const [topic, streams] of stats.busiestTopics(BUSIEST_TOPICS)) this.set({ topic }, streams);
+      },
+    });
+  }
+
+  /** A gauge that reads its value when scraped. */
+  private gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
       },
     });
   }
