@@ -5,9 +5,12 @@
 // way, restarted with a new dev JWT secret), keyboard use, labels, contrast,
 // and a clean console. An open post's thread, live for every viewer through
 // the post's topic: each comment once on every page, and the topic left
-// behind when the viewer leaves the post.
+// behind when the viewer leaves the post. And the tour: the signed-out intro,
+// the README's curl example shown as what it is, the publish form, the event
+// inspector with a replay after a cut, the hub panel, one sign-in per
+// browser, and the layout at 375 and 1440 px (screenshots in test/artifacts).
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -257,7 +260,11 @@ function measureContrast(): Contrast[] {
   };
   const all = (selector: string): Dom[] => [...document.querySelectorAll(selector)];
   const out: Contrast[] = [
-    ...all('h1, h2, h3, h4, label, #me, #post-body, #comments li, #post-meta, #notifications li p, #notifications pre, #posts .meta'),
+    ...all(
+      'h1, h2, h3, h4, label, #me, #post-body, #comments li, #post-meta, #notifications li p, #notifications pre, #posts .meta, ' +
+        '.unread-link, .intro p, .intro li, .stats dt, .stats dd, .facts dt, .facts dd, .frame time, .frame code, .frame-flag, ' +
+        '#drop-status, .result p, .result pre, .tools .meta',
+    ),
     ...all('button'),
   ]
     .filter((el) => el.getClientRects().length > 0)
@@ -331,6 +338,8 @@ describe('demo page: two users, live notifications, every tab in step', () => {
     ]);
     // It names its post.
     expect(await alice.locator('#notifications > li .about').allTextContents()).toEqual([`on “${postTitle}”`]);
+    // The header carries the count too, where a narrow screen shows it.
+    expect(await alice.locator('#unread-link').textContent()).toBe('1 unread');
     expect(await settle(() => badge(alice), (b) => b.text === '1')).toEqual({ text: '1', count: '1' });
     expect(await marked(alice)).toBe(42); // no reload: it came over the stream
     expect(await alice.locator('#empty').isHidden()).toBe(true);
@@ -429,6 +438,11 @@ describe('demo page: two users, live notifications, every tab in step', () => {
       'post-title-input',
       'post-body-input',
       'comment-body',
+      'event-type',
+      'event-recipients',
+      'event-topics',
+      'event-data',
+      'event-persist',
     ]);
     for (const field of fields) {
       expect({ id: field.id, labelled: field.labels.length > 0 && field.labels[0] !== '' }).toEqual({ id: field.id, labelled: true });
@@ -469,10 +483,11 @@ describe('demo page: two users, live notifications, every tab in step', () => {
   it('has text contrast of at least 4.5:1 (main text, buttons, badge, status in every state)', async () => {
     // alice's page now has an unread item (carol's comment) and read ones.
     expect((await notifications(alice)).map((n) => n.state)).toEqual(['unread', 'read', 'read']);
+    await alice.locator('#inspector summary').click(); // its facts and frames, too
     const measured = await alice.evaluate(measureContrast);
     // Enough was measured: every kind of text the page has, and text on the unread background.
     const whats = measured.map((m) => m.what);
-    for (const kind of ['h1 ', 'h2#inbox-heading ', 'label ', 'button ', 'button#read-all ', 'button.link ', 'p.meta ', 'span.meta ']) {
+    for (const kind of ['h1 ', 'h2#inbox-heading ', 'label ', 'button ', 'button#read-all ', 'button.link ', 'p.meta ', 'span.meta ', 'a#unread-link', 'dd#hub-streams', 'dd#inspect-connection', 'code.frame-id']) {
       expect(whats.filter((what) => what.startsWith(kind)).length).toBeGreaterThan(0);
     }
     for (const state of ['span#badge.badge[0]', 'span#badge.badge[3]', 'p#status.status[live]', 'p#status.status[reconnecting]', 'p#status.status[connecting]', 'p#status.status[offline]']) {
@@ -774,6 +789,221 @@ describe('demo page: an open post’s thread is live for every viewer', () => {
   });
 });
 
+// ---- the tour: what a newcomer tries, and what an operator keeps open ------------
+
+/** The README's "Try it in a minute" with curl: the dev token request of its service, and the event it publishes. */
+function readmeCurlExample(): { service: Record<string, unknown>; event: Record<string, unknown> } {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Try it in a minute'), readme.indexOf('\n## Publish\n'));
+  const bodies = [...section.matchAll(/-d '(\{[^']*\})'/g)].map((m) => JSON.parse(m[1]) as Record<string, unknown>);
+  const service = bodies.find((body) => body.scope === 'events:publish');
+  const event = bodies.find((body) => 'type' in body);
+  if (!service || !event) throw new Error(`README.md, "Try it in a minute": no curl example found in\n${section}`);
+  return { service, event };
+}
+
+/** The frames the inspector lists, newest first. */
+const frames = (page: Page) =>
+  page.locator('#frames > li').evaluateAll((items: Dom[]) =>
+    items.map((li) => ({ type: li.querySelector('.frame-type').textContent, replayed: li.dataset.replayed === 'true' })),
+  );
+
+/** The inspector's facts: connection, last event id, token expiry, heartbeats. */
+const facts = (page: Page) =>
+  page.evaluate(() => ({
+    connection: document.getElementById('inspect-connection').textContent,
+    lastId: document.getElementById('inspect-last-id').textContent,
+    expiry: document.getElementById('inspect-expiry').textContent,
+    heartbeats: Number.parseInt(document.getElementById('inspect-heartbeats').textContent, 10),
+  }));
+
+/** What the publish form shows after an attempt: the status line, the JSON, and which fields are marked invalid. */
+const publishAnswer = (page: Page) =>
+  page.evaluate(() => ({
+    status: document.querySelector('#publish-result p')?.textContent ?? null,
+    json: JSON.parse(document.querySelector('#publish-result pre')?.textContent ?? 'null'),
+    invalid: [...document.querySelectorAll('#publish [aria-invalid="true"]')].map((el: Dom) => el.id),
+  }));
+
+/** An element's box on the page. */
+const box = async (page: Page, selector: string) => (await page.locator(selector).boundingBox())!;
+
+/** Console lines of refusals the tour asks for on purpose: each is shown to the user as the hub's answer. */
+const ASKED_FOR = /console\.error: Failed to load resource: the server responded with a status of 400 \(Bad Request\) @ \S+\/v1\/(events|posts)$/;
+
+describe('demo page: the tour (intro, any event, inspector, publish form, hub panel, layout)', () => {
+  let hub: HubProcess;
+  let browser: Browser;
+  let aliceContext: BrowserContext;
+  let alice: Page;
+  let bob: Page;
+  const problems: Problems = { lines: [] };
+
+  beforeAll(async () => {
+    // Heartbeats often, for the inspector to count some.
+    [hub, browser] = await Promise.all([startLowHub({ HEARTBEAT_MS: '300' }), chromium.launch(LAUNCH)]);
+    aliceContext = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+    alice = watch(await aliceContext.newPage(), 'alice', problems);
+    bob = watch(await (await browser.newContext({ viewport: { width: 375, height: 800 } })).newPage(), 'bob', problems);
+  });
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    await hub?.kill('SIGKILL');
+  });
+
+  it('says on the signed-out page what Herald is and what to try, linking only to what this hub serves', async () => {
+    await alice.goto(hub.url);
+    const intro = await alice.locator('#intro').textContent();
+    expect(intro).toContain('real-time notification hub');
+    expect(intro).toContain('second window as bob');
+    expect(intro).toMatch(/docs\/api\.md[\s\S]*README\.md/);
+    const links = await alice.locator('a[href]').evaluateAll((as: Dom[]) => as.map((a) => a.href as string));
+    expect(links.length).toBeGreaterThanOrEqual(3);
+    for (const link of links) {
+      expect(new URL(link).origin).toBe(hub.url);
+      expect({ link, status: (await fetch(link)).status }).toEqual({ link, status: 200 });
+    }
+  });
+
+  it('shows the README’s curl example as what it is: its type and data, and no post to open', async () => {
+    await signIn(alice, hub.url, 'alice');
+    await signIn(bob, hub.url, 'bob');
+    const { service, event } = readmeCurlExample();
+    const token = ((await (await fetch(`${hub.url}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(service) })).json()) as { token: string }).token;
+    expect((await fetch(`${hub.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(event) })).status).toBe(202);
+
+    expect(await settle(() => notifications(alice), (list) => list.length === 1)).toEqual([
+      { state: 'unread', text: 'comment.created', buttons: ['Mark read'] },
+    ]);
+    const item = alice.locator('#notifications > li').first();
+    expect(await item.locator('pre').textContent()).toBe(JSON.stringify(event.data));
+    expect(await item.textContent()).not.toMatch(/undefined|does not exist/);
+    expect(await badge(alice)).toEqual({ text: '1', count: '1' });
+  });
+
+  it('publishes any event from the form, and shows the hub’s answer or its JSON error naming the field', async () => {
+    await alice.getByLabel('Type', { exact: true }).fill('deploy.finished');
+    await alice.getByLabel('Recipients (user ids, comma-separated)').fill('bob');
+    await alice.getByLabel('Data (JSON)').fill('{"service":"api","version":"2.1"}');
+    await alice.getByLabel(/Persist/).uncheck();
+    await alice.getByRole('button', { name: 'Publish event' }).click();
+    expect(await settle(() => publishAnswer(alice), (a) => a.status !== null)).toEqual({ status: '202 Accepted', json: { accepted: 1 }, invalid: [] });
+    // A type bob's page has no words for, kept in no inbox: shown live, as its type and data.
+    expect(await settle(() => notifications(bob), (list) => list.length === 1)).toEqual([{ state: 'live', text: 'deploy.finished', buttons: [] }]);
+    expect(await bob.locator('#notifications pre').textContent()).toBe('{"service":"api","version":"2.1"}');
+    expect(await badge(bob)).toEqual({ text: '0', count: '0' });
+
+    await alice.getByLabel('Recipients (user ids, comma-separated)').fill('bob, no/such/user');
+    await alice.getByRole('button', { name: 'Publish event' }).click();
+    const refused = await settle(() => publishAnswer(alice), (a) => a.status !== '202 Accepted');
+    expect(refused).toEqual({
+      status: '400 Bad Request',
+      json: { statusCode: 400, error: 'Bad Request', field: 'recipients[1]', message: 'recipients[1]: must be 1-128 characters of A-Z a-z 0-9 _ . : @ -' },
+      invalid: ['event-recipients'],
+    });
+
+    await alice.getByLabel('Recipients (user ids, comma-separated)').fill('bob');
+    await alice.getByLabel('Data (JSON)').fill('{"version": 2.1');
+    await alice.getByRole('button', { name: 'Publish event' }).click();
+    expect(await settle(() => publishAnswer(alice), (a) => a.status === 'not sent')).toEqual({
+      status: 'not sent',
+      json: { field: 'data', message: expect.stringMatching(/^data: is not valid JSON/) },
+      invalid: ['event-data'],
+    });
+    await alice.getByLabel('Data (JSON)').fill('{"postId":"42"}');
+    await alice.getByLabel(/Persist/).check();
+  });
+
+  it('the inspector shows every frame, the connection, the token’s expiry, heartbeats, and a replay closing a cut', async () => {
+    // It opens from the keyboard.
+    await alice.locator('#inspector summary').focus();
+    await alice.keyboard.press('Enter');
+    expect(await alice.locator('#inspector').evaluate((el: Dom) => el.open)).toBe(true);
+    const seen = await settle(() => facts(alice), (f) => f.heartbeats > 0);
+    expect(seen).toEqual({ connection: expect.stringMatching(/^\S+-\d+$/), lastId: expect.not.stringMatching(/^none$/), expiry: expect.stringMatching(/\(in (59|60) min\)$/), heartbeats: expect.any(Number) });
+    expect((await frames(alice)).map((f) => f.type)).toEqual(['comment.created', 'ready']);
+
+    // The page cuts its stream, an event is published meanwhile, and the reconnect replays it.
+    await alice.getByRole('button', { name: 'Simulate a drop' }).click();
+    const replayed = await settle(() => frames(alice), (list) => list[0]?.type === 'demo.while-away');
+    expect(replayed.slice(0, 2)).toEqual([
+      { type: 'demo.while-away', replayed: true },
+      { type: 'ready', replayed: false },
+    ]);
+    expect(await alice.locator('#drop-status').textContent()).toMatch(/^Reconnected, resuming after id \S+: 1 event replayed/);
+    expect((await facts(alice)).connection).not.toBe(seen.connection);
+    expect(await status(alice)).toEqual({ state: 'live', text: 'live' });
+
+    // Reconnecting when nothing was published meanwhile replays nothing.
+    await alice.getByRole('button', { name: 'Reconnect now' }).click();
+    expect(await settle(() => alice.locator('#drop-status').textContent(), (t) => t?.includes('nothing was missed') ?? false)).toMatch(/nothing was missed\.$/);
+    expect((await frames(alice))[0]).toEqual({ type: 'ready', replayed: false });
+  });
+
+  it('clears an error once an action succeeds, or once the page is live again', async () => {
+    const fail = async () => {
+      await alice.getByLabel('Title').fill('   ');
+      await alice.getByLabel('Text').fill('A blank title is refused.');
+      await alice.getByRole('button', { name: 'Publish post' }).click();
+      expect(await settle(() => notice(alice), (t) => t !== '')).toMatch(/^title: /);
+    };
+    await fail();
+    await alice.getByRole('button', { name: 'Reconnect now' }).click();
+    expect(await settle(() => notice(alice), (t) => t === '')).toBe('');
+    await fail();
+    await publishPost(alice, 'Fixed', 'With a title.');
+    expect(await notice(alice)).toBe('');
+  });
+
+  it('shows the hub’s open streams, users and events per second', async () => {
+    const panel = () => alice.evaluate(() => ['hub-streams', 'hub-users', 'hub-rate'].map((id) => document.getElementById(id).textContent));
+    const [streams, users, rate] = await settle(panel, ([s, u, r]) => s === '2' && u === '2' && r !== '–', 8_000);
+    expect([streams, users]).toEqual([String((await hubStreams(hub.url)).open), '2']);
+    expect(rate).toMatch(/^\d+\.\d$/);
+  });
+
+  it('at 375 px puts the badge in the header and the notifications first; at 1440 px, three columns', async () => {
+    const header = await box(bob, 'header');
+    const link = await box(bob, '#unread-link');
+    expect(link.y + link.height).toBeLessThanOrEqual(header.y + header.height);
+    expect((await box(bob, '.inbox')).y).toBeLessThan((await box(bob, '.posts')).y);
+    expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+
+    const columns = await Promise.all(['.inbox', '.posts', '.tools'].map((selector) => box(alice, selector)));
+    expect(columns.map((c) => c.y)).toEqual([columns[0].y, columns[0].y, columns[0].y]);
+    expect(columns[0].x < columns[1].x && columns[1].x < columns[2].x).toBe(true);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    for (const page of [bob, alice]) expect(await settle(() => page.locator('#hub-rate').textContent(), (rate) => rate !== '–')).toMatch(/^\d/);
+    for (const [file, page] of [['demo-375.png', bob], ['demo-1440.png', alice]] as const) {
+      await page.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true });
+      expect(statSync(path.join(ARTIFACTS, file)).size).toBeGreaterThan(10_000);
+    }
+    const tooLow = (await alice.evaluate(measureContrast)).filter((m) => m.ratio < 4.5);
+    expect(tooLow).toEqual([]);
+  });
+
+  it('shares one sign-in between the tabs of a browser: signing out in one signs out all', async () => {
+    const tab = watch(await aliceContext.newPage(), 'alice tab 2', problems);
+    await tab.goto(hub.url);
+    expect(await settle(() => status(tab), (s) => s.state === 'live')).toEqual({ state: 'live', text: 'live' });
+    expect(await tab.locator('#me').textContent()).toBe('alice');
+    await tab.getByRole('button', { name: 'Sign out' }).click();
+    for (const page of [tab, alice]) {
+      expect(await settle(() => status(page), (s) => s.state === 'offline')).toEqual({ state: 'offline', text: 'signed out' });
+      expect([await page.locator('#signin').isVisible(), await page.locator('#intro').isVisible(), await page.locator('#app').isVisible()]).toEqual([true, true, false]);
+    }
+    // Signing in again in one tab signs the other in too.
+    await signIn(alice, hub.url, 'carol');
+    expect(await settle(() => tab.locator('#me').textContent(), (me) => me === 'carol')).toBe('carol');
+  });
+
+  it('logged no console errors, page errors or alerts, but for the refusals it asked for', () => {
+    expect(problems.lines.filter((line) => !ASKED_FOR.test(line))).toEqual([]);
+  });
+});
+
 // ---- restarts -------------------------------------------------------------------
 
 /** How long a hub may take to exit after SIGTERM with one idle browser tab open (its streams end at once). */
@@ -812,8 +1042,8 @@ const RESTART_NOISE = new RegExp(
   [
     // the stream cut off, or refused while the hub is down
     String.raw`net::ERR_[A-Z_]+ @ \S+/v1/stream\?`,
-    // any API request of the page cut off by the crash, or sent while the hub is down
-    String.raw`net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE) @ \S+/v1/[\w/.-]+$`,
+    // any API request of the page (or its hub panel's read of /metrics) cut off by the crash, or sent while the hub is down
+    String.raw`net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE) @ \S+(/v1/[\w/.-]+|/metrics)$`,
     // the stream or its ticket refused while the hub drains (503)
     String.raw`the server responded with a status of 503 \([A-Za-z ]+\) @ \S+/v1/(stream\?|stream-tickets$)`,
     // a request with a token from the last boot (401), which the page and the client repeat once with a fresh one

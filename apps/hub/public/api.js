@@ -31,11 +31,15 @@ export async function call(path, { method = 'GET', body, token } = {}) {
  * the hub while dev auth is on, as `({ refresh }) => token`: the shape the
  * client's `token` option takes. `refresh`: the hub refused the last one (it
  * restarted with a new secret, or the token expired), so mint another.
+ * @param onMint told each new token's expiry (a Date), for the inspector.
  */
-export function devTokens(claims) {
+export function devTokens(claims, onMint = () => undefined) {
   let token = null;
   return async ({ refresh }) => {
-    if (token === null || refresh) ({ token } = await call('/v1/dev/token', { method: 'POST', body: claims }));
+    if (token === null || refresh) {
+      ({ token } = await call('/v1/dev/token', { method: 'POST', body: claims }));
+      onMint(expiryOf(token));
+    }
     return token;
   };
 }
@@ -48,4 +52,10 @@ export async function authorized(tokens, path, options) {
     if (err.status !== 401) throw err;
     return call(path, { ...options, token: await tokens({ refresh: true }) });
   }
+}
+
+/** A JWT's `exp` as a Date; the page only shows it, the hub checks it. */
+function expiryOf(token) {
+  const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+  return new Date(JSON.parse(atob(payload)).exp * 1000);
 }

@@ -3,11 +3,13 @@
 // posts (the topic `posts`) and an open post's thread (its topic, `post:<id>`)
 // grow as anyone writes. The stream and the inbox go through Herald's browser
 // client, `@herald/client`, which the hub serves next to this page; it reads
-// the stream with fetch, so the page sees events of every type. No framework
+// the stream with fetch, so the event inspector sees every frame. No framework
 // and no build step: what a page needs to use Herald is here.
 import { HeraldClient } from './herald-client.js';
-import { authorized, devTokens } from './api.js';
+import { ApiError, authorized, devTokens } from './api.js';
 import { compact, timeOf } from './format.js';
+import { HubPanel } from './hub-panel.js';
+import { Inspector, PROTOCOL } from './inspector.js';
 
 const $ = (id) => document.getElementById(id);
 /** The topic of a post's thread: every viewer of the post follows it. */
@@ -16,8 +18,6 @@ const postTopic = (postId) => `post:${postId}`;
 const POSTS_TOPIC = 'posts';
 /** Who is signed in, shared by every tab of this browser (a `storage` event tells the others). */
 const SIGNED_IN = 'herald.user';
-/** The stream's own frames; every other frame is a published event (or the hub's `inbox.read`). */
-const PROTOCOL = new Set(['ready', 'reset', 'expired', 'topics']);
 
 /**
  * Background refreshes may fail while the hub is away; the client reconnects
@@ -53,8 +53,14 @@ const state = {
   posts: new Map(),
 };
 
+/** The page acts as a service for the publish form and the drop: a token with `events:publish`, minted on first use. */
+const serviceTokens = devTokens({ sub: 'demo-page', scope: 'events:publish' });
+const publish = (event) => authorized(serviceTokens, '/v1/events', { method: 'POST', body: event });
 /** The sample producer's API (posts, comments) as the signed-in user. */
 const api = (path, options) => authorized(state.token, path, options);
+
+const inspector = new Inspector();
+const hubPanel = new HubPanel(() => state.herald?.state === 'live' && !document.hidden);
 
 // ---- the stream ----------------------------------------------------------
 
@@ -79,7 +85,7 @@ function connect() {
   const herald = new HeraldClient({
     url: '', // this page's own origin
     token: state.token,
-    // Every frame, events of any type included: for events the page has no rendering of its own for.
+    // Every frame, heartbeats and events of any type: for the inspector, and for events the page has no rendering of its own for.
     transport: 'fetch',
     topics: followed(),
     // The stream missed more than the hub keeps for replay: read again what it could not bring back.
@@ -89,9 +95,13 @@ function connect() {
       else if (state.openPostId !== null && topic === postTopic(state.openPostId)) quietly(refreshThread(state.openPostId));
     },
   });
+  inspector.watch(herald);
   herald.on('state', (connection) => {
     setStatus(connection === 'closed' ? 'offline' : connection);
-    if (connection === 'live') clearNotice();
+    if (connection !== 'live') return;
+    clearNotice();
+    // The panel shows the hub as it is now, not up to 2 s later.
+    void hubPanel.read();
   });
   herald.on('ready', ({ resumed, topics }) => {
     // A new stream starts now: load the inbox and the posts after its `ready`, so nothing falls in between.
@@ -128,6 +138,32 @@ function catchUpThread(topics) {
 /** The stream follows the list of posts and the open post's thread: at once while live, and on every reconnect. */
 function followOpenPost() {
   state.herald.setTopics(followed()).catch(report);
+}
+
+/** Cuts the stream and opens it again at once: it resumes from the last event id. */
+function reconnectNow() {
+  state.herald.close();
+  state.herald.connect();
+}
+
+/**
+ * Cuts the stream, publishes an event to the user while it is down, then
+ * reconnects: the hub replays it, and the inspector marks it so.
+ */
+async function simulateDrop() {
+  const herald = state.herald;
+  herald.close();
+  inspector.dropped();
+  try {
+    await publish({
+      type: 'demo.while-away',
+      recipients: [state.user],
+      data: { note: 'published while this page had no stream' },
+      persist: false,
+    });
+  } finally {
+    if (state.herald === herald) herald.connect();
+  }
 }
 
 // ---- the inbox -----------------------------------------------------------
@@ -222,9 +258,10 @@ function renderInbox() {
       return false;
     });
   $('notifications').replaceChildren(...shown.map(notification));
-  const badge = $('badge');
-  badge.textContent = String(state.unread);
-  badge.dataset.count = String(state.unread);
+  for (const badge of [$('badge'), $('header-badge')]) {
+    badge.textContent = String(state.unread);
+    badge.dataset.count = String(state.unread);
+  }
   $('empty').hidden = state.items.size > 0;
 }
 
@@ -382,6 +419,44 @@ function showComments(comments, { live = false } = {}) {
   }
 }
 
+// ---- publishing any event ------------------------------------------------
+
+const PUBLISH_FIELDS = { type: 'event-type', recipients: 'event-recipients', topics: 'event-topics', data: 'event-data', persist: 'event-persist' };
+const names = (text) => text.split(/[\s,]+/).filter(Boolean);
+
+/** Publishes what the form says, as a service, and shows the hub's answer: its JSON, or its JSON error. */
+async function publishFromForm() {
+  for (const id of Object.values(PUBLISH_FIELDS)) $(id).removeAttribute('aria-invalid');
+  let data;
+  try {
+    data = $('event-data').value.trim() === '' ? {} : JSON.parse($('event-data').value);
+  } catch (err) {
+    showAnswer('not sent', { field: 'data', message: `data: is not valid JSON (${err.message})` });
+    return;
+  }
+  const event = { type: $('event-type').value.trim(), recipients: names($('event-recipients').value), data, persist: $('event-persist').checked };
+  const topics = names($('event-topics').value);
+  if (topics.length > 0) event.topics = topics;
+  try {
+    showAnswer('202 Accepted', await publish(event));
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    showAnswer(`${err.status} ${err.body?.error ?? ''}`.trim(), err.body);
+  }
+}
+
+/** The answer under the form; the field an error names is marked invalid. */
+function showAnswer(status, json) {
+  const field = typeof json?.field === 'string' ? json.field.replace(/[[.].*$/, '') : null;
+  const input = field !== null && Object.hasOwn(PUBLISH_FIELDS, field) ? $(PUBLISH_FIELDS[field]) : null;
+  input?.setAttribute('aria-invalid', 'true');
+  const line = document.createElement('p');
+  line.textContent = status;
+  const body = document.createElement('pre');
+  body.textContent = JSON.stringify(json);
+  $('publish-result').replaceChildren(line, body);
+}
+
 // ---- signing in, in every tab --------------------------------------------
 
 /** Bumped by every sign-in and sign-out: a sign-in that finishes after a later one started is dropped. */
@@ -389,7 +464,9 @@ let session = 0;
 
 function showSignedIn(signedIn) {
   $('signin').hidden = signedIn;
+  $('intro').hidden = signedIn;
   $('session').hidden = !signedIn;
+  $('unread-link').hidden = !signedIn;
   $('app').hidden = !signedIn;
 }
 
@@ -397,12 +474,13 @@ function showSignedIn(signedIn) {
 async function signIn(user) {
   const attempt = ++session;
   // Its `topics` claim lets the stream follow the list of posts and any post's thread.
-  const token = devTokens({ sub: user, topics: ['post:*', POSTS_TOPIC] });
+  const token = devTokens({ sub: user, topics: ['post:*', POSTS_TOPIC] }, (expiresAt) => inspector.tokenExpires(expiresAt));
   await token({ refresh: false }); // a name the hub refuses stops here, in the alert region
   if (attempt !== session) return;
   localStorage.setItem(SIGNED_IN, user);
   Object.assign(state, { user, token, inboxLoaded: false });
   $('me').textContent = user;
+  $('event-recipients').value = user;
   showSignedIn(true);
   state.herald = connect();
 }
@@ -422,7 +500,9 @@ function leave() {
   $('post').hidden = true;
   newThread();
   $('posts').replaceChildren();
+  $('publish-result').replaceChildren();
   renderInbox();
+  inspector.clear();
   clearNotice();
   showSignedIn(false);
   setStatus('offline', 'signed out');
@@ -459,9 +539,17 @@ onSubmit('new-comment', async (form) => {
   // Shown at once; the same comment coming back on the topic is not shown again.
   if (comment.postId === state.openPostId) showComments([comment]);
 });
+// A field marked invalid by the last answer is not any more once it is edited.
+$('publish').addEventListener('input', (event) => event.target.removeAttribute('aria-invalid'));
+$('publish').addEventListener('submit', (event) => {
+  event.preventDefault();
+  void publishFromForm().then(clearNotice, report);
+});
 $('signout').addEventListener('click', signOut);
 $('close-post').addEventListener('click', closePost);
 $('read-all').addEventListener('click', () => void state.herald.inbox.markAllRead().then(clearNotice, report));
+$('reconnect').addEventListener('click', reconnectNow);
+$('drop').addEventListener('click', () => void simulateDrop().then(clearNotice, report));
 
 const remembered = localStorage.getItem(SIGNED_IN);
 if (remembered) signIn(remembered).catch(report);
