@@ -4,7 +4,8 @@
  * `EventSource` (see docs/api.md, "Subscribe" and "Inbox"):
  *
  * - typed `on(type, handler)` for published events, and the connection's own
- *   events (`state`, `ready`, `reset`, `expired`, `topics`, `error`);
+ *   events (`state`, `ready`, `reset`, `expired`, `topics`, `error`, and
+ *   `frame` when it reads the stream with fetch);
  * - stream tickets instead of tokens in URLs: every open trades a token for a
  *   single-use ticket, so the client reopens the stream itself (a ticket cannot
  *   be used twice, so `EventSource`'s own reconnect would be refused), always
@@ -136,8 +137,8 @@ type ClientEventName = keyof ClientEvents;
 /**
  * A user's event map, checked: data shapes are objects, and no type is one of
  * the client's own event names (`ready`, `reset`, `expired`, `topics` and
- * `error` cannot be published; `state` can, but this client reports its
- * connection state under that name).
+ * `error` cannot be published; `state` and `frame` can, but this client
+ * reports its connection state and the stream's frames under those names).
  */
 export type CheckedEventMap<Events> = { [K in keyof Events]: K extends ClientEventName ? never : object };
 
@@ -400,7 +401,7 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
 
   /**
    * Registers a handler for one of the client's own events (`state`, `ready`,
-   * `reset`, `expired`, `topics`, `error`) or for an event type on the stream,
+   * `reset`, `expired`, `topics`, `error`, `frame`) or for an event type on the stream,
    * which gets the event's `data` and its whole envelope. Handlers may be
    * added before or after `connect()`; one that throws is reported as an
    * `error` event (or on the console), never to the client.
