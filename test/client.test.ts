@@ -5,7 +5,8 @@
  * Typed events once, handlers added late, tickets (never the token) in stream
  * URLs, topics and `setTopics`, reconnects that lose nothing (a stream's
  * maximum age, a token's expiry, a hub restarted on its port with Redis),
- * back-off while opens are refused, and the inbox helpers.
+ * back-off while opens are refused, the inbox helpers, and `transport:
+ * 'fetch'`, which reports every frame (heartbeats, types nobody listens to).
  */
 import { EventSource } from 'eventsource';
 import jwt from 'jsonwebtoken';
@@ -25,6 +26,7 @@ import {
   HeraldClient,
   type HeraldClientOptions,
   HeraldError,
+  type StreamFrame,
   type TokenRequest,
 } from '@herald/client';
 import { publish } from './support/http.js';
@@ -138,7 +140,8 @@ function credentialsIn(streamUrl: string) {
 describe('@herald/client against a hub', () => {
   let hub: TestHub;
   beforeAll(async () => {
-    hub = await startHub();
+    // Heartbeats often, for the frames of transport: 'fetch'.
+    hub = await startHub({ HEARTBEAT_MS: '100' });
   });
   afterAll(() => hub.close());
 
@@ -403,6 +406,52 @@ describe('@herald/client against a hub', () => {
       expect(traffic.streams.length).toBe(opened);
       expect(client.state).toBe('closed');
     }, 10_000);
+  });
+
+  describe("transport: 'fetch'", () => {
+    it('reports every frame, heartbeats and unheard types included, tracks their ids, and needs no EventSource', async () => {
+      const user = newUser('fay');
+      const { client, seen } = clientFor(hub.url, user, { transport: 'fetch', EventSource: undefined });
+      const frames: StreamFrame[] = [];
+      client.on('frame', (frame) => frames.push(frame));
+      const notes = collect(client, 'test.note');
+      client.connect();
+      await live(client);
+      await waitFor('a heartbeat', () => frames.some((f) => f.comment === 'ping'));
+
+      await published(hub, { type: 'test.note', recipients: [user], data: { n: 1 } });
+      await waitFor('the first event', () => notes.length === 1);
+      await published(hub, { type: 'test.unheard', recipients: [user], data: { n: 2 }, persist: false });
+      await waitFor('both events as frames', () => frames.filter((f) => f.event?.startsWith('test.')).length === 2);
+      const events = frames.filter((f) => f.comment === undefined);
+      expect(events.map((f) => f.event)).toEqual(['ready', 'test.note', 'test.unheard']);
+      expect(JSON.parse(events[0].data!)).toEqual({ userId: user, connectionId: client.connectionId, topics: [] });
+      const unheard = events[2];
+      expect(JSON.parse(unheard.data!)).toMatchObject({ id: unheard.id, type: 'test.unheard', data: { n: 2 } });
+      expect(frames.filter((f) => f.comment !== undefined).every((f) => JSON.stringify(f) === '{"comment":"ping"}')).toBe(true);
+      // No handler listens to test.unheard, yet the client is past it: a reconnect does not bring it again.
+      expect(client.lastEventId).toBe(unheard.id);
+      expect(numbers(notes)).toEqual([1]);
+
+      client.close();
+      frames.length = 0;
+      await published(hub, { type: 'test.note', recipients: [user], data: { n: 3 } });
+      client.connect();
+      await waitFor('the replayed event', () => notes.length === 2);
+      await sleep(200);
+      expect(frames.filter((f) => f.comment === undefined).map((f) => f.event)).toEqual(['ready', 'test.note']);
+      expect(numbers(notes)).toEqual([1, 3]);
+      expect(seen.ready.map((r) => r.resumed)).toEqual([false, true]);
+      expect(seen.errors).toEqual([]);
+    });
+
+    it('tells the status of a refused stream', async () => {
+      const { client, seen } = clientFor(hub.url, newUser('gus'), { transport: 'fetch', topics: ['team:1'], backoff: { initialMs: 5000 } });
+      client.connect();
+      await waitFor('a refusal', () => seen.errors.length > 0);
+      expect(seen.errors.map((e) => [e.status, e.message])).toEqual([[403, 'the stream was refused (403) or could not be reached']]);
+      expect(client.state).toBe('reconnecting');
+    });
   });
 });
 

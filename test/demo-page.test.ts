@@ -1,12 +1,16 @@
-// The demo page at `/` in real Chromium (issue 5): two users in two browser
-// contexts, live notifications and the unread badge, the inbox on load, "mark
-// read" reaching every tab, recovery from a hub restart on its own (also the
-// `npm start` way, restarted with a new dev JWT secret), keyboard use,
-// labels, contrast, and a clean console. And an open post's thread, live for
-// every viewer through the post's topic: each comment once on every page, and
-// the topic left behind when the viewer leaves the post.
+// The demo page at `/` in real Chromium (issues 5 and 13): two users in two
+// browser contexts, the list of posts and notifications live with the unread
+// badge, the inbox on load, "mark read" reaching every tab, recovery from a
+// hub restart on its own with no error left on screen (also the `npm start`
+// way, restarted with a new dev JWT secret), keyboard use, labels, contrast,
+// and a clean console. An open post's thread, live for every viewer through
+// the post's topic: each comment once on every page, and the topic left
+// behind when the viewer leaves the post. And the tour: the signed-out intro,
+// the README's curl example shown as what it is, the publish form, the event
+// inspector with a replay after a cut, the hub panel, one sign-in per
+// browser, and the layout at 375 and 1440 px (screenshots in test/artifacts).
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -147,6 +151,9 @@ async function signIn(page: Page, url: string, user: string): Promise<void> {
   expect(await page.locator('#me').textContent()).toBe(user);
 }
 
+/** The alert region: what went wrong with something the user did. */
+const notice = (page: Page) => page.locator('#notice').textContent();
+
 const status = (page: Page) =>
   page.locator('#status').evaluate((el: Dom) => ({ state: el.dataset.state, text: el.textContent?.trim() }));
 
@@ -253,7 +260,11 @@ function measureContrast(): Contrast[] {
   };
   const all = (selector: string): Dom[] => [...document.querySelectorAll(selector)];
   const out: Contrast[] = [
-    ...all('h1, h2, h3, h4, label, #me, #post-body, #comments li, #post-meta, #notifications li p, #posts .meta'),
+    ...all(
+      'h1, h2, h3, h4, label, #me, #post-body, #comments li, #post-meta, #notifications li p, #notifications pre, #posts .meta, ' +
+        '.unread-link, .intro p, .intro li, .stats dt, .stats dd, .facts dt, .facts dd, .frame time, .frame code, .frame-flag, ' +
+        '#drop-status, .result p, .result pre, .tools .meta',
+    ),
     ...all('button'),
   ]
     .filter((el) => el.getClientRects().length > 0)
@@ -304,22 +315,31 @@ describe('demo page: two users, live notifications, every tab in step', () => {
     await hub?.kill('SIGKILL');
   });
 
-  it('bob comments on alice’s post and alice’s page shows it live, with the badge at 1', async () => {
+  it('alice’s new post appears in bob’s list, bob comments, and alice’s page shows it live, with the badge at 1', async () => {
     alice = watch(await aliceContext.newPage(), 'alice', problems);
     bob = watch(await bobContext.newPage(), 'bob', problems);
 
     await signIn(alice, hub.url, 'alice');
+    await signIn(bob, hub.url, 'bob');
+    await mark(bob);
     await publishPost(alice, postTitle, 'Who is coming? Reply below.');
     expect(await badge(alice)).toEqual({ text: '0', count: '0' });
     await mark(alice);
 
-    await signIn(bob, hub.url, 'bob');
+    // The list of posts is live (the topic `posts`): no reload, no button to press.
+    const posts = () => bob.locator('#posts button').allTextContents();
+    expect(await settle(posts, (titles) => titles.includes(postTitle))).toEqual([postTitle]);
+    expect(await marked(bob)).toBe(42);
     await commentOnPost(bob, 'bob', postTitle, firstComment);
 
     const live = await settle(() => notifications(alice), (list) => list.length === 1);
     expect(live).toEqual([
       { state: 'unread', text: `bob commented: “${firstComment}”`, buttons: ['Open post', 'Mark read'] },
     ]);
+    // It names its post.
+    expect(await alice.locator('#notifications > li .about').allTextContents()).toEqual([`on “${postTitle}”`]);
+    // The header carries the count too, where a narrow screen shows it.
+    expect(await alice.locator('#unread-link').textContent()).toBe('1 unread');
     expect(await settle(() => badge(alice), (b) => b.text === '1')).toEqual({ text: '1', count: '1' });
     expect(await marked(alice)).toBe(42); // no reload: it came over the stream
     expect(await alice.locator('#empty').isHidden()).toBe(true);
@@ -340,8 +360,11 @@ describe('demo page: two users, live notifications, every tab in step', () => {
     ]);
     expect(await badge(alice)).toEqual({ text: '1', count: '1' });
 
+    // A new tab of the same browser is signed in already: one sign-in per browser.
     alice2 = watch(await aliceContext.newPage(), 'alice tab 2', problems);
-    await signIn(alice2, hub.url, 'alice');
+    await alice2.goto(hub.url);
+    expect(await settle(() => status(alice2), (s) => s.state === 'live')).toEqual({ state: 'live', text: 'live' });
+    expect([await alice2.locator('#me').textContent(), await alice2.locator('#signin').isHidden()]).toEqual(['alice', true]);
     expect(await settle(() => notifications(alice2), (list) => list.length === 1)).toEqual([
       { state: 'unread', text: `bob commented: “${firstComment}”`, buttons: ['Open post', 'Mark read'] },
     ]);
@@ -410,7 +433,17 @@ describe('demo page: two users, live notifications, every tab in step', () => {
         labels: [...(el.labels ?? [])].map((l: Dom) => (l.textContent ?? '').trim() as string),
       })),
     );
-    expect(fields.map((f) => f.id)).toEqual(['user', 'post-title-input', 'post-body-input', 'comment-body']);
+    expect(fields.map((f) => f.id)).toEqual([
+      'user',
+      'post-title-input',
+      'post-body-input',
+      'comment-body',
+      'event-type',
+      'event-recipients',
+      'event-topics',
+      'event-data',
+      'event-persist',
+    ]);
     for (const field of fields) {
       expect({ id: field.id, labelled: field.labels.length > 0 && field.labels[0] !== '' }).toEqual({ id: field.id, labelled: true });
       expect(await carol.getByLabel(field.labels[0], { exact: true }).evaluate((el) => el.id)).toBe(field.id);
@@ -450,10 +483,11 @@ describe('demo page: two users, live notifications, every tab in step', () => {
   it('has text contrast of at least 4.5:1 (main text, buttons, badge, status in every state)', async () => {
     // alice's page now has an unread item (carol's comment) and read ones.
     expect((await notifications(alice)).map((n) => n.state)).toEqual(['unread', 'read', 'read']);
+    await alice.locator('#inspector summary').click(); // its facts and frames, too
     const measured = await alice.evaluate(measureContrast);
     // Enough was measured: every kind of text the page has, and text on the unread background.
     const whats = measured.map((m) => m.what);
-    for (const kind of ['h1 ', 'h2#inbox-heading ', 'label ', 'button ', 'button#read-all ', 'button.link ', 'p.meta ', 'span.meta ']) {
+    for (const kind of ['h1 ', 'h2#inbox-heading ', 'label ', 'button ', 'button#read-all ', 'button.link ', 'p.meta ', 'span.meta ', 'a#unread-link', 'dd#hub-streams', 'dd#inspect-connection', 'code.frame-id']) {
       expect(whats.filter((what) => what.startsWith(kind)).length).toBeGreaterThan(0);
     }
     for (const state of ['span#badge.badge[0]', 'span#badge.badge[3]', 'p#status.status[live]', 'p#status.status[reconnecting]', 'p#status.status[connecting]', 'p#status.status[offline]']) {
@@ -488,10 +522,10 @@ describe('demo page: two users, live notifications, every tab in step', () => {
 
 // ---- a post's thread, live for every viewer -------------------------------------
 
-/** What a page's EventSources did, recorded by an init script (the page itself is untouched). */
+/** What a page's streams did, recorded by an init script (the page itself is untouched). */
 interface StreamLog {
   /**
-   * Each EventSource the page opened, in order: the topics it follows (those in its URL, then
+   * Each stream the page opened, in order: the topics it follows (those in its URL, then
    * as its `ready` and `topics` frames say: the client changes them in place), whether it sent
    * `ready`, whether the page closed it, and which credentials its URL carried.
    */
@@ -501,38 +535,52 @@ interface StreamLog {
 }
 
 /**
- * Runs in each page before app.js (Playwright sends its source): wraps
- * EventSource so that the test sees what came over the stream (a comment
- * delivered on the post's topic, not read again over HTTP) and what each
- * stream followed.
+ * Runs in each page before app.js (Playwright sends its source): wraps fetch,
+ * which the client reads the stream with, so that the test sees what came
+ * over each stream (a comment delivered on the post's topic, not read again
+ * over HTTP) and what it followed. The page reads one branch of the body,
+ * the recorder the other.
  */
 function recordStreams(): void {
-  const Native = window.EventSource;
   const log: StreamLog = { streams: [], added: [] };
   window.heraldStreams = log;
-  window.EventSource = class extends Native {
-    constructor(url: string, init?: unknown) {
-      super(url, init);
-      const index = log.streams.length;
-      const query = new URL(url, window.location.href).searchParams;
-      const credentials = ['ticket', 'access_token'].filter((name) => query.has(name));
-      const entry = { topics: query.getAll('topic') as string[], ready: false, closed: false, credentials };
-      log.streams.push(entry);
-      this.addEventListener('ready', (event: Dom) => {
-        entry.ready = true;
-        entry.topics = JSON.parse(event.data).topics;
-      });
-      this.addEventListener('topics', (event: Dom) => (entry.topics = JSON.parse(event.data).topics));
-      this.addEventListener('comment.added', (event: Dom) => {
-        const { id, postId, authorId, body } = JSON.parse(event.data).data;
+  const fetchOf = window.fetch.bind(window);
+  window.fetch = async (input: Dom, init?: Dom) => {
+    const response = await fetchOf(input, init);
+    const url = new URL(typeof input === 'string' ? input : input.url, window.location.href);
+    if (url.pathname !== '/v1/stream' || !response.ok) return response;
+    const index = log.streams.length;
+    const credentials = ['ticket', 'access_token'].filter((name) => url.searchParams.has(name));
+    const entry = { topics: url.searchParams.getAll('topic') as string[], ready: false, closed: false, credentials };
+    log.streams.push(entry);
+    init?.signal?.addEventListener('abort', () => (entry.closed = true));
+    const [page, recorded] = response.body.tee();
+    const onEvent = (event: string, data: string) => {
+      if (event === 'ready') entry.ready = true;
+      if (event === 'ready' || event === 'topics') entry.topics = JSON.parse(data).topics;
+      else if (event === 'comment.added') {
+        const { id, postId, authorId, body } = JSON.parse(data).data;
         log.added.push({ stream: index, id, postId, authorId, body });
-      });
-      const close = this.close.bind(this);
-      this.close = () => {
-        entry.closed = true;
-        close();
-      };
-    }
+      }
+    };
+    void (async () => {
+      const reader = recorded.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      for (;;) {
+        const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (done) return;
+        text += decoder.decode(value, { stream: true });
+        const blocks = text.split('\n\n');
+        text = blocks.pop()!;
+        for (const block of blocks) {
+          const field = (name: string) => block.split('\n').find((line) => line.startsWith(`${name}: `))?.slice(name.length + 2);
+          const event = field('event');
+          if (event !== undefined) onEvent(event, field('data') ?? '');
+        }
+      }
+    })();
+    return new Response(page, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 }
 
@@ -562,7 +610,7 @@ const thread = (page: Page) => page.locator('#comments > li').allTextContents();
 async function openThread(page: Page, title: string, postId: string): Promise<void> {
   await page.getByRole('button', { name: title, exact: true }).click();
   expect(await settle(() => page.locator('#post-title').textContent(), (t) => t === title)).toBe(title);
-  await following(page, [`post:${postId}`]);
+  await following(page, ['posts', `post:${postId}`]);
 }
 
 /** The newest comment on a post with this text, as the hub has it. */
@@ -620,7 +668,7 @@ describe('demo page: an open post’s thread is live for every viewer', () => {
     const posts = (await (await apiAs(hub.url, aliceToken, '/v1/posts?limit=20')).json()) as { id: string; title: string }[];
     postId = posts.find((p) => p.title === title)!.id;
     // The author's page shows her new post, and follows its thread too.
-    await following(alice, [`post:${postId}`]);
+    await following(alice, ['posts', `post:${postId}`]);
 
     [bob, carol] = [await userPage('bob'), await userPage('carol')];
     for (const page of [bob, carol]) await openThread(page, title, postId);
@@ -666,7 +714,7 @@ describe('demo page: an open post’s thread is live for every viewer', () => {
     // Nothing was reloaded, every page is live, and the hub holds one stream per page, all on the topic.
     expect([await marked(alice), await marked(bob), await marked(carol)]).toEqual([42, 42, 42]);
     for (const page of [alice, bob, carol]) expect(await status(page)).toEqual({ state: 'live', text: 'live' });
-    expect(await hubStreams(hub.url)).toEqual({ open: 3, topics: { [`post:${postId}`]: 3 } });
+    expect(await hubStreams(hub.url)).toEqual({ open: 3, topics: { posts: 3, [`post:${postId}`]: 3 } });
     // Every stream was opened with a single-use ticket, never with the token in its URL.
     for (const page of [alice, bob, carol]) {
       expect((await streamLog(page)).streams.map((s) => s.credentials)).toEqual([['ticket']]);
@@ -687,21 +735,20 @@ describe('demo page: an open post’s thread is live for every viewer', () => {
     const aliceToken = await devToken(hub.url, 'alice');
     const posts = (await (await apiAs(hub.url, aliceToken, '/v1/posts?limit=20')).json()) as { id: string; title: string }[];
     const otherId = posts.find((p) => p.title === otherTitle)!.id;
-    await following(alice, [`post:${otherId}`]);
+    await following(alice, ['posts', `post:${otherId}`]);
 
-    // carol opens the other post; bob closes the one he had open.
-    await carol.getByRole('button', { name: 'Refresh' }).click();
+    // carol opens the other post (her list has it already: the list is live); bob closes the one he had open.
     await openThread(carol, otherTitle, otherId);
     expect(await thread(carol)).toEqual([]);
     await bob.getByRole('button', { name: 'Close post' }).click();
-    await following(bob, []);
+    await following(bob, ['posts']);
     expect(await bob.locator('#post').isHidden()).toBe(true);
     // Focus goes back to the post in the list, not to the top of the page.
     expect(await bob.evaluate(() => document.activeElement?.textContent)).toBe(title);
     // The hub agrees: nobody follows the first post any more, and each page still holds one stream.
     expect(await settle(() => hubStreams(hub.url), (s) => s.open === 3 && !(`post:${postId}` in s.topics))).toEqual({
       open: 3,
-      topics: { [`post:${otherId}`]: 2 },
+      topics: { posts: 3, [`post:${otherId}`]: 2 },
     });
 
     // dave comments on both posts: the first reaches no page's thread, the second reaches those who follow it.
@@ -727,7 +774,7 @@ describe('demo page: an open post’s thread is live for every viewer', () => {
 
     // Back to the first post from the notification: its thread is followed again, all of it shown once.
     await bob.locator('#notifications > li').first().getByRole('button', { name: 'Open post' }).click();
-    await following(bob, [`post:${postId}`]);
+    await following(bob, ['posts', `post:${postId}`]);
     expect(await settle(() => thread(bob), (t) => t.length === 3)).toEqual([
       `bob: ${bobSays}`,
       `carol: ${carolSays}`,
@@ -739,6 +786,221 @@ describe('demo page: an open post’s thread is live for every viewer', () => {
 
   it('logged no console errors, page errors or alerts in any page', () => {
     expect(problems.lines).toEqual([]);
+  });
+});
+
+// ---- the tour: what a newcomer tries, and what an operator keeps open ------------
+
+/** The README's "Try it in a minute" with curl: the dev token request of its service, and the event it publishes. */
+function readmeCurlExample(): { service: Record<string, unknown>; event: Record<string, unknown> } {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Try it in a minute'), readme.indexOf('\n## Publish\n'));
+  const bodies = [...section.matchAll(/-d '(\{[^']*\})'/g)].map((m) => JSON.parse(m[1]) as Record<string, unknown>);
+  const service = bodies.find((body) => body.scope === 'events:publish');
+  const event = bodies.find((body) => 'type' in body);
+  if (!service || !event) throw new Error(`README.md, "Try it in a minute": no curl example found in\n${section}`);
+  return { service, event };
+}
+
+/** The frames the inspector lists, newest first. */
+const frames = (page: Page) =>
+  page.locator('#frames > li').evaluateAll((items: Dom[]) =>
+    items.map((li) => ({ type: li.querySelector('.frame-type').textContent, replayed: li.dataset.replayed === 'true' })),
+  );
+
+/** The inspector's facts: connection, last event id, token expiry, heartbeats. */
+const facts = (page: Page) =>
+  page.evaluate(() => ({
+    connection: document.getElementById('inspect-connection').textContent,
+    lastId: document.getElementById('inspect-last-id').textContent,
+    expiry: document.getElementById('inspect-expiry').textContent,
+    heartbeats: Number.parseInt(document.getElementById('inspect-heartbeats').textContent, 10),
+  }));
+
+/** What the publish form shows after an attempt: the status line, the JSON, and which fields are marked invalid. */
+const publishAnswer = (page: Page) =>
+  page.evaluate(() => ({
+    status: document.querySelector('#publish-result p')?.textContent ?? null,
+    json: JSON.parse(document.querySelector('#publish-result pre')?.textContent ?? 'null'),
+    invalid: [...document.querySelectorAll('#publish [aria-invalid="true"]')].map((el: Dom) => el.id),
+  }));
+
+/** An element's box on the page. */
+const box = async (page: Page, selector: string) => (await page.locator(selector).boundingBox())!;
+
+/** Console lines of refusals the tour asks for on purpose: each is shown to the user as the hub's answer. */
+const ASKED_FOR = /console\.error: Failed to load resource: the server responded with a status of 400 \(Bad Request\) @ \S+\/v1\/(events|posts)$/;
+
+describe('demo page: the tour (intro, any event, inspector, publish form, hub panel, layout)', () => {
+  let hub: HubProcess;
+  let browser: Browser;
+  let aliceContext: BrowserContext;
+  let alice: Page;
+  let bob: Page;
+  const problems: Problems = { lines: [] };
+
+  beforeAll(async () => {
+    // Heartbeats often, for the inspector to count some.
+    [hub, browser] = await Promise.all([startLowHub({ HEARTBEAT_MS: '300' }), chromium.launch(LAUNCH)]);
+    aliceContext = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+    alice = watch(await aliceContext.newPage(), 'alice', problems);
+    bob = watch(await (await browser.newContext({ viewport: { width: 375, height: 800 } })).newPage(), 'bob', problems);
+  });
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    await hub?.kill('SIGKILL');
+  });
+
+  it('says on the signed-out page what Herald is and what to try, linking only to what this hub serves', async () => {
+    await alice.goto(hub.url);
+    const intro = await alice.locator('#intro').textContent();
+    expect(intro).toContain('real-time notification hub');
+    expect(intro).toContain('second window as bob');
+    expect(intro).toMatch(/docs\/api\.md[\s\S]*README\.md/);
+    const links = await alice.locator('a[href]').evaluateAll((as: Dom[]) => as.map((a) => a.href as string));
+    expect(links.length).toBeGreaterThanOrEqual(3);
+    for (const link of links) {
+      expect(new URL(link).origin).toBe(hub.url);
+      expect({ link, status: (await fetch(link)).status }).toEqual({ link, status: 200 });
+    }
+  });
+
+  it('shows the README’s curl example as what it is: its type and data, and no post to open', async () => {
+    await signIn(alice, hub.url, 'alice');
+    await signIn(bob, hub.url, 'bob');
+    const { service, event } = readmeCurlExample();
+    const token = ((await (await fetch(`${hub.url}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(service) })).json()) as { token: string }).token;
+    expect((await fetch(`${hub.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(event) })).status).toBe(202);
+
+    expect(await settle(() => notifications(alice), (list) => list.length === 1)).toEqual([
+      { state: 'unread', text: 'comment.created', buttons: ['Mark read'] },
+    ]);
+    const item = alice.locator('#notifications > li').first();
+    expect(await item.locator('pre').textContent()).toBe(JSON.stringify(event.data));
+    expect(await item.textContent()).not.toMatch(/undefined|does not exist/);
+    expect(await badge(alice)).toEqual({ text: '1', count: '1' });
+  });
+
+  it('publishes any event from the form, and shows the hub’s answer or its JSON error naming the field', async () => {
+    await alice.getByLabel('Type', { exact: true }).fill('deploy.finished');
+    await alice.getByLabel('Recipients (user ids, comma-separated)').fill('bob');
+    await alice.getByLabel('Data (JSON)').fill('{"service":"api","version":"2.1"}');
+    await alice.getByLabel(/Persist/).uncheck();
+    await alice.getByRole('button', { name: 'Publish event' }).click();
+    expect(await settle(() => publishAnswer(alice), (a) => a.status !== null)).toEqual({ status: '202 Accepted', json: { accepted: 1 }, invalid: [] });
+    // A type bob's page has no words for, kept in no inbox: shown live, as its type and data.
+    expect(await settle(() => notifications(bob), (list) => list.length === 1)).toEqual([{ state: 'live', text: 'deploy.finished', buttons: [] }]);
+    expect(await bob.locator('#notifications pre').textContent()).toBe('{"service":"api","version":"2.1"}');
+    expect(await badge(bob)).toEqual({ text: '0', count: '0' });
+
+    await alice.getByLabel('Recipients (user ids, comma-separated)').fill('bob, no/such/user');
+    await alice.getByRole('button', { name: 'Publish event' }).click();
+    const refused = await settle(() => publishAnswer(alice), (a) => a.status !== '202 Accepted');
+    expect(refused).toEqual({
+      status: '400 Bad Request',
+      json: { statusCode: 400, error: 'Bad Request', field: 'recipients[1]', message: 'recipients[1]: must be 1-128 characters of A-Z a-z 0-9 _ . : @ -' },
+      invalid: ['event-recipients'],
+    });
+
+    await alice.getByLabel('Recipients (user ids, comma-separated)').fill('bob');
+    await alice.getByLabel('Data (JSON)').fill('{"version": 2.1');
+    await alice.getByRole('button', { name: 'Publish event' }).click();
+    expect(await settle(() => publishAnswer(alice), (a) => a.status === 'not sent')).toEqual({
+      status: 'not sent',
+      json: { field: 'data', message: expect.stringMatching(/^data: is not valid JSON/) },
+      invalid: ['event-data'],
+    });
+    await alice.getByLabel('Data (JSON)').fill('{"postId":"42"}');
+    await alice.getByLabel(/Persist/).check();
+  });
+
+  it('the inspector shows every frame, the connection, the token’s expiry, heartbeats, and a replay closing a cut', async () => {
+    // It opens from the keyboard.
+    await alice.locator('#inspector summary').focus();
+    await alice.keyboard.press('Enter');
+    expect(await alice.locator('#inspector').evaluate((el: Dom) => el.open)).toBe(true);
+    const seen = await settle(() => facts(alice), (f) => f.heartbeats > 0);
+    expect(seen).toEqual({ connection: expect.stringMatching(/^\S+-\d+$/), lastId: expect.not.stringMatching(/^none$/), expiry: expect.stringMatching(/\(in (59|60) min\)$/), heartbeats: expect.any(Number) });
+    expect((await frames(alice)).map((f) => f.type)).toEqual(['comment.created', 'ready']);
+
+    // The page cuts its stream, an event is published meanwhile, and the reconnect replays it.
+    await alice.getByRole('button', { name: 'Simulate a drop' }).click();
+    const replayed = await settle(() => frames(alice), (list) => list[0]?.type === 'demo.while-away');
+    expect(replayed.slice(0, 2)).toEqual([
+      { type: 'demo.while-away', replayed: true },
+      { type: 'ready', replayed: false },
+    ]);
+    expect(await alice.locator('#drop-status').textContent()).toMatch(/^Reconnected, resuming after id \S+: 1 event replayed/);
+    expect((await facts(alice)).connection).not.toBe(seen.connection);
+    expect(await status(alice)).toEqual({ state: 'live', text: 'live' });
+
+    // Reconnecting when nothing was published meanwhile replays nothing.
+    await alice.getByRole('button', { name: 'Reconnect now' }).click();
+    expect(await settle(() => alice.locator('#drop-status').textContent(), (t) => t?.includes('nothing was missed') ?? false)).toMatch(/nothing was missed\.$/);
+    expect((await frames(alice))[0]).toEqual({ type: 'ready', replayed: false });
+  });
+
+  it('clears an error once an action succeeds, or once the page is live again', async () => {
+    const fail = async () => {
+      await alice.getByLabel('Title').fill('   ');
+      await alice.getByLabel('Text').fill('A blank title is refused.');
+      await alice.getByRole('button', { name: 'Publish post' }).click();
+      expect(await settle(() => notice(alice), (t) => t !== '')).toMatch(/^title: /);
+    };
+    await fail();
+    await alice.getByRole('button', { name: 'Reconnect now' }).click();
+    expect(await settle(() => notice(alice), (t) => t === '')).toBe('');
+    await fail();
+    await publishPost(alice, 'Fixed', 'With a title.');
+    expect(await notice(alice)).toBe('');
+  });
+
+  it('shows the hub’s open streams, users and events per second', async () => {
+    const panel = () => alice.evaluate(() => ['hub-streams', 'hub-users', 'hub-rate'].map((id) => document.getElementById(id).textContent));
+    const [streams, users, rate] = await settle(panel, ([s, u, r]) => s === '2' && u === '2' && r !== '–', 8_000);
+    expect([streams, users]).toEqual([String((await hubStreams(hub.url)).open), '2']);
+    expect(rate).toMatch(/^\d+\.\d$/);
+  });
+
+  it('at 375 px puts the badge in the header and the notifications first; at 1440 px, three columns', async () => {
+    const header = await box(bob, 'header');
+    const link = await box(bob, '#unread-link');
+    expect(link.y + link.height).toBeLessThanOrEqual(header.y + header.height);
+    expect((await box(bob, '.inbox')).y).toBeLessThan((await box(bob, '.posts')).y);
+    expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+
+    const columns = await Promise.all(['.inbox', '.posts', '.tools'].map((selector) => box(alice, selector)));
+    expect(columns.map((c) => c.y)).toEqual([columns[0].y, columns[0].y, columns[0].y]);
+    expect(columns[0].x < columns[1].x && columns[1].x < columns[2].x).toBe(true);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    for (const page of [bob, alice]) expect(await settle(() => page.locator('#hub-rate').textContent(), (rate) => rate !== '–')).toMatch(/^\d/);
+    for (const [file, page] of [['demo-375.png', bob], ['demo-1440.png', alice]] as const) {
+      await page.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true });
+      expect(statSync(path.join(ARTIFACTS, file)).size).toBeGreaterThan(10_000);
+    }
+    const tooLow = (await alice.evaluate(measureContrast)).filter((m) => m.ratio < 4.5);
+    expect(tooLow).toEqual([]);
+  });
+
+  it('shares one sign-in between the tabs of a browser: signing out in one signs out all', async () => {
+    const tab = watch(await aliceContext.newPage(), 'alice tab 2', problems);
+    await tab.goto(hub.url);
+    expect(await settle(() => status(tab), (s) => s.state === 'live')).toEqual({ state: 'live', text: 'live' });
+    expect(await tab.locator('#me').textContent()).toBe('alice');
+    await tab.getByRole('button', { name: 'Sign out' }).click();
+    for (const page of [tab, alice]) {
+      expect(await settle(() => status(page), (s) => s.state === 'offline')).toEqual({ state: 'offline', text: 'signed out' });
+      expect([await page.locator('#signin').isVisible(), await page.locator('#intro').isVisible(), await page.locator('#app').isVisible()]).toEqual([true, true, false]);
+    }
+    // Signing in again in one tab signs the other in too.
+    await signIn(alice, hub.url, 'carol');
+    expect(await settle(() => tab.locator('#me').textContent(), (me) => me === 'carol')).toBe('carol');
+  });
+
+  it('logged no console errors, page errors or alerts, but for the refusals it asked for', () => {
+    expect(problems.lines.filter((line) => !ASKED_FOR.test(line))).toEqual([]);
   });
 });
 
@@ -780,10 +1042,12 @@ const RESTART_NOISE = new RegExp(
   [
     // the stream cut off, or refused while the hub is down
     String.raw`net::ERR_[A-Z_]+ @ \S+/v1/stream\?`,
-    // any API request of the page cut off by the crash, or sent while the hub is down
-    String.raw`net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE) @ \S+/v1/[\w/.-]+$`,
-    // the stream or its ticket refused while the hub drains (503), or the ticket asked for with a token from the last boot (401)
-    String.raw`the server responded with a status of (401|503) \([A-Za-z ]+\) @ \S+/v1/(stream\?|stream-tickets$)`,
+    // any API request of the page (or its hub panel's read of /metrics) cut off by the crash, or sent while the hub is down
+    String.raw`net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE) @ \S+(/v1/[\w/.-]+|/metrics)$`,
+    // the stream or its ticket refused while the hub drains (503)
+    String.raw`the server responded with a status of 503 \([A-Za-z ]+\) @ \S+/v1/(stream\?|stream-tickets$)`,
+    // a request with a token from the last boot (401), which the page and the client repeat once with a fresh one
+    String.raw`the server responded with a status of 401 \([A-Za-z ]+\) @ \S+/v1/[\w/.-]+$`,
   ]
     .map((pattern) => `^alice console\\.error: Failed to load resource: ${pattern}`)
     .join('|'),
@@ -856,6 +1120,8 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
     await commentAs(second.url, bobAfter, title, 'while you were away');
     // The old token is dead: the page had to get a new one by itself.
     expect((await apiAs(second.url, bobBefore, '/v1/notifications')).status).toBe(401);
+    // alice acts at once, maybe before her stream is back: her token is refused, the page gets a fresh one, and tries again.
+    await publishPost(alice, 'Back already', 'Written right after the restart.');
 
     const recovered = await settle(
       async () => ({ status: await status(alice), badge: await badge(alice), items: await notifications(alice) }),
@@ -872,6 +1138,7 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
       ],
     });
     expect(await marked(alice)).toBe(42); // untouched: no reload
+    expect(await notice(alice)).toBe(''); // nothing went wrong that the user must hear of
     const liveAt = Date.now();
 
     // And it is live again, not just refreshed: a third comment arrives over the new stream.
@@ -946,11 +1213,10 @@ describe('demo page: the hub restarts and the page recovers by itself', () => {
     const first = watch(await context.newPage(), 'alice tab 1', problems);
     await signIn(first, hub.url, 'alice');
 
+    // The second tab is signed in as alice already (one sign-in per browser), and opens her second stream.
     const second = watch(await context.newPage(), 'alice tab 2', problems);
     const requests = countRequests(second);
     await second.goto(hub.url);
-    await second.getByLabel('User name').fill('alice');
-    await second.getByRole('button', { name: 'Sign in' }).click();
     await sleep(1_000);
     const from = Date.now();
     await sleep(3_000);

@@ -1,4 +1,4 @@
-// GET /metrics (API.md, Operations): Prometheus text with open streams, events
+// GET /metrics (API.md, Operations): Prometheus text with open streams and their users, events
 // published and delivered, the delivery latency histogram and the transport state.
 import { startHub, TestHub } from './support/hub.js';
 import { openRaw } from './support/sse.js';
@@ -26,11 +26,14 @@ describe('GET /metrics', () => {
   it('counts streams, published and delivered events, and their latency', async () => {
     const before = await scrape();
     expect(value(before, 'herald_open_streams')).toBe(0);
+    expect(value(before, 'herald_stream_users')).toBe(0);
     expect(value(before, 'herald_transport_up')).toBe(1);
 
     const tabs = await Promise.all([1, 2].map(() => openRaw(`${hub.url}/v1/stream?access_token=${hub.userToken('alice')}`)));
     for (const tab of tabs) expect((await tab.next()).event).toBe('ready');
-    expect(value(await scrape(), 'herald_open_streams')).toBe(2);
+    const open = await scrape();
+    // alice's two tabs: two streams, one user.
+    expect([value(open, 'herald_open_streams'), value(open, 'herald_stream_users')]).toEqual([2, 1]);
 
     expect((await hub.publish({ type: 'counted', recipients: ['alice', 'bob'], persist: false })).status).toBe(202);
     for (const tab of tabs) expect((await tab.next()).event).toBe('counted');

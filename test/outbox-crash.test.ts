@@ -164,7 +164,7 @@ describe('a crash between commit and delivery', () => {
 
       // ---- the first run, with the fault armed
       const first = await start({ ...env, HERALD_FAULT: 'crash-after-commit' });
-      // Writing a post persists no event: the fault stays quiet.
+      // A post's event goes to its topic only and notifies no one: the fault stays armed.
       const post = await request(`${first.url}/v1/posts`, 'POST', userToken(alice), { title: 'Crash course', body: 'Read me.' });
       expect(post.status).toBe(201);
       const before = await subscribe(first, alice);

@@ -3,7 +3,7 @@
  * the user's one stream, who may follow and publish to which, delivery to the
  * followers only, exact replay per source through one stream id, a topic's
  * own `reset`, changing an open stream's topics, the comments producer's
- * `comment.added`, and the metrics. Several instances: topics-scale-out.test.ts.
+ * `comment.added` and `post.created`, and the metrics. Several instances: topics-scale-out.test.ts.
  */
 import jwt from 'jsonwebtoken';
 import { decodeStreamPosition, sourceHash } from '@herald/contracts/stream-position';
@@ -282,6 +282,25 @@ describe('topics', () => {
     }
     await author.waitFor('comment.created', 1);
     expect(author.envelopes('comment.added')).toEqual([]);
+  });
+
+  it('shows a new post to every viewer of the list of posts (the topic `posts`), its body left out', async () => {
+    const [alice, bob] = [newUser('alice'), newUser('bob')];
+    const viewers = [await follow(hub, alice, ['posts'], { patterns: ['posts'] }), await follow(hub, bob, ['posts'], { patterns: ['posts'] })];
+    const elsewhere = await follow(hub, newUser('carol'), ['post:1']);
+    const post = (await call(hub, 'POST', '/v1/posts', { as: alice, body: { title: 'Lunch on Friday', body: 'Who is coming?' } })).body;
+    for (const viewer of viewers) {
+      const [created] = await viewer.waitFor('post.created', 1);
+      expect(created).toEqual({
+        id: expect.any(String),
+        topic: 'posts',
+        type: 'post.created',
+        data: { id: post.id, authorId: alice, title: 'Lunch on Friday', createdAt: post.createdAt },
+        createdAt: expect.any(String),
+        frameId: expect.any(String),
+      });
+    }
+    expect(elsewhere.envelopes('post.created')).toEqual([]);
   });
 
   it('counts topics followed, the busiest topics and topic events in the metrics', async () => {

@@ -4,7 +4,8 @@
  * `EventSource` (see docs/api.md, "Subscribe" and "Inbox"):
  *
  * - typed `on(type, handler)` for published events, and the connection's own
- *   events (`state`, `ready`, `reset`, `expired`, `topics`, `error`);
+ *   events (`state`, `ready`, `reset`, `expired`, `topics`, `error`, and
+ *   `frame` when it reads the stream with fetch);
  * - stream tickets instead of tokens in URLs: every open trades a token for a
  *   single-use ticket, so the client reopens the stream itself (a ticket cannot
  *   be used twice, so `EventSource`'s own reconnect would be refused), always
@@ -18,7 +19,9 @@
  * One file with no imports and nothing but platform APIs (`fetch`,
  * `EventSource`, `URLSearchParams`, `setTimeout`), so that its compiled
  * `client.js` loads as is from a `<script type="module">`. Node has no
- * `EventSource`: pass one in (the `eventsource` package's class).
+ * `EventSource`: pass one in (the `eventsource` package's class), or read the
+ * stream with `fetch` (`transport: 'fetch'`), which also shows every frame
+ * (`frame`): heartbeats and events no handler listens to.
  */
 
 // ---- types -----------------------------------------------------------------
@@ -107,6 +110,25 @@ export interface ClientEvents {
   topics: { topics: string[] };
   /** Something went wrong: a refused or failed open (the client retries by itself), a handler that threw, a frame that was not JSON. */
   error: HeraldError;
+  /**
+   * A frame of the stream as it arrived, before the client handles it: every
+   * event (of any type, `ready`, `reset`, `expired` and `topics` included) and
+   * every comment line (the hub's `: ping` heartbeats). Only with
+   * `transport: 'fetch'`: an `EventSource` shows a page neither.
+   */
+  frame: StreamFrame;
+}
+
+/** One frame of the stream as the hub wrote it: an event, or a comment line. */
+export interface StreamFrame {
+  /** The event's type (its `event:` field, `message` when it has none); absent on a comment. */
+  event?: string;
+  /** Its `id:`, the position to resume from; absent on a comment. */
+  id?: string;
+  /** Its `data:` (the envelope's JSON for a published event); absent on a comment. */
+  data?: string;
+  /** A comment line's text (`ping` for the heartbeat); only on a comment. */
+  comment?: string;
 }
 
 /** Names of the client's own events; an app's event map may not use them. */
@@ -115,8 +137,8 @@ type ClientEventName = keyof ClientEvents;
 /**
  * A user's event map, checked: data shapes are objects, and no type is one of
  * the client's own event names (`ready`, `reset`, `expired`, `topics` and
- * `error` cannot be published; `state` can, but this client reports its
- * connection state under that name).
+ * `error` cannot be published; `state` and `frame` can, but this client
+ * reports its connection state and the stream's frames under those names).
  */
 export type CheckedEventMap<Events> = { [K in keyof Events]: K extends ClientEventName ? never : object };
 
@@ -174,7 +196,7 @@ export interface TokenRequest {
 export interface StreamEventLike {
   readonly data?: unknown;
   readonly lastEventId?: string;
-  /** The HTTP status of a refused open (the `eventsource` package only; browsers do not tell). */
+  /** The HTTP status of a refused open (the `eventsource` package and `transport: 'fetch'`; a browser's `EventSource` does not tell). */
   readonly code?: number;
 }
 
@@ -192,13 +214,15 @@ export interface FetchResponseLike {
   readonly ok: boolean;
   readonly status: number;
   readonly headers: { get(name: string): string | null };
+  /** The body as it arrives: read by `transport: 'fetch'`. */
+  readonly body?: ReadableStream<Uint8Array> | null;
   text(): Promise<string>;
 }
 
 /** The part of `fetch` the client uses: the platform's fits. */
 export type FetchLike = (
   url: string,
-  init: { method: string; headers: Record<string, string>; body?: string },
+  init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal },
 ) => Promise<FetchResponseLike>;
 
 export interface HeraldClientOptions {
@@ -226,8 +250,17 @@ export interface HeraldClientOptions {
   lastEventId?: string;
   /** The `EventSource` class; default `globalThis.EventSource` (browsers). In Node pass the `eventsource` package's. */
   EventSource?: EventSourceClass;
-  /** The `fetch` to call the hub with; default `globalThis.fetch`. */
+  /** The `fetch` to call the hub with (and to read the stream with, under `transport: 'fetch'`); default `globalThis.fetch`. */
   fetch?: FetchLike;
+  /**
+   * How the stream is read: `'eventsource'` (the default) with the
+   * `EventSource` class, or `'fetch'`, reading its bytes with `fetch`. Only
+   * `'fetch'` sees every frame: comment lines (heartbeats) and events of types
+   * no handler listens to, which it reports as `frame` events and whose ids it
+   * tracks; it also tells the status of a refused stream, and needs no
+   * `EventSource` in Node.
+   */
+  transport?: 'eventsource' | 'fetch';
   /**
    * Waits between opens that keep failing (the ticket refused or unreachable,
    * 401/403/429/503, a stream that errs before `ready`): `initialMs` (default
@@ -260,7 +293,7 @@ export class HeraldError extends Error {
 
 /** Events the hub sends of its own: always listened to, so that their ids are tracked. */
 const HUB_EVENTS = ['inbox.read'];
-const CLIENT_EVENTS: ReadonlySet<string> = new Set<ClientEventName>(['state', 'ready', 'reset', 'expired', 'topics', 'error']);
+const CLIENT_EVENTS: ReadonlySet<string> = new Set<ClientEventName>(['state', 'ready', 'reset', 'expired', 'topics', 'error', 'frame']);
 /**
  * A stream that ends sooner than this after its `ready` counts as a failed
  * open (back-off), so that a hub that accepts and drops streams at once is not
@@ -291,6 +324,7 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
   private readonly onReset?: (info: ResetInfo) => void;
   private readonly EventSourceImpl?: EventSourceClass;
   private readonly fetchImpl?: FetchLike;
+  private readonly transport: 'eventsource' | 'fetch';
   private readonly initialMs: number;
   private readonly maxMs: number;
 
@@ -322,6 +356,7 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
     this.onReset = options.onReset;
     this.EventSourceImpl = options.EventSource;
     this.fetchImpl = options.fetch;
+    this.transport = options.transport ?? 'eventsource';
     this.initialMs = options.backoff?.initialMs ?? 1000;
     this.maxMs = Math.max(options.backoff?.maxMs ?? 30_000, this.initialMs);
     this.wantedTopics = unique(options.topics ?? []);
@@ -366,7 +401,7 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
 
   /**
    * Registers a handler for one of the client's own events (`state`, `ready`,
-   * `reset`, `expired`, `topics`, `error`) or for an event type on the stream,
+   * `reset`, `expired`, `topics`, `error`, `frame`) or for an event type on the stream,
    * which gets the event's `data` and its whole envelope. Handlers may be
    * added before or after `connect()`; one that throws is reported as an
    * `error` event (or on the console), never to the client.
@@ -444,21 +479,26 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
     if (generation !== this.generation) return;
     this.refreshToken = false;
 
-    const EventSourceImpl = this.EventSourceImpl ?? (globalThis as { EventSource?: EventSourceClass }).EventSource;
-    if (!EventSourceImpl) {
-      this.report(new HeraldError('no EventSource: pass one as the EventSource option (in Node, the eventsource package)'));
-      this.close();
-      return;
-    }
     const query = new URLSearchParams({ ticket });
     if (this.lastId !== undefined) query.set('lastEventId', this.lastId);
     for (const topic of this.wantedTopics) query.append('topic', topic);
-    let source: EventSourceLike;
+    let source: EventSourceLike | undefined;
     try {
-      source = new EventSourceImpl(`${this.base}/v1/stream?${query}`);
+      source = this.newSource(`${this.base}/v1/stream?${query}`);
     } catch (err) {
       this.report(asHeraldError(err, 'could not open the stream'));
       this.retry();
+      return;
+    }
+    if (!source) {
+      this.report(
+        new HeraldError(
+          this.transport === 'fetch'
+            ? 'no fetch: pass one as the fetch option'
+            : "no EventSource: pass one as the EventSource option (in Node, the eventsource package's), or use transport: 'fetch'",
+        ),
+      );
+      this.close();
       return;
     }
     this.source = source;
@@ -478,6 +518,16 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
     });
     for (const type of HUB_EVENTS) this.listen(source, type);
     for (const type of this.handlers.keys()) if (!CLIENT_EVENTS.has(type)) this.listen(source, type);
+  }
+
+  /** A stream from `url`: an `EventSource`, or one read with `fetch` that reports its frames; undefined when the platform lacks what it needs. */
+  private newSource(url: string): EventSourceLike | undefined {
+    if (this.transport === 'fetch') {
+      const fetchImpl = this.fetchFunction();
+      return fetchImpl && new FetchEventSource(url, fetchImpl, (source, frame) => this.onFrame(source, frame));
+    }
+    const EventSourceImpl = this.EventSourceImpl ?? (globalThis as { EventSource?: EventSourceClass }).EventSource;
+    return EventSourceImpl && new EventSourceImpl(url);
   }
 
   /** After a failed open: waits (longer after each), then opens again. */
@@ -571,6 +621,13 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
 
   // ---- frames --------------------------------------------------------------
 
+  /** Every frame a `fetch` stream reads, before it is dispatched: its id is tracked whatever its type. */
+  private onFrame(source: EventSourceLike, frame: StreamFrame): void {
+    if (source !== this.source) return;
+    if (frame.id !== undefined) this.lastId = frame.id;
+    this.emit('frame', { ...frame });
+  }
+
   /** Tracks the frame's id, then hands its parsed data to `handle` (frames of a closed source are dropped). */
   private protocolFrame(source: EventSourceLike, event: StreamEventLike, handle: (data: unknown) => void): void {
     if (source !== this.source) return;
@@ -658,8 +715,7 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
    * repeated safely.
    */
   private async request(method: string, path: string, body?: unknown, refresh = false): Promise<unknown> {
-    // Called as a plain function, never as a method of this object: a browser's fetch refuses another `this`.
-    const fetchImpl = this.fetchImpl ?? (globalThis as { fetch?: FetchLike }).fetch;
+    const fetchImpl = this.fetchFunction();
     if (!fetchImpl) throw new HeraldError('no fetch: pass one as the fetch option');
     let refreshed = refresh;
     let networkRetried = false;
@@ -698,6 +754,11 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
         retryAfterMs: retryAfter > 0 ? retryAfter * 1000 : undefined,
       });
     }
+  }
+
+  /** Called as a plain function, never as a method of an object: a browser's fetch refuses another `this`. */
+  private fetchFunction(): FetchLike | undefined {
+    return this.fetchImpl ?? (globalThis as { fetch?: FetchLike }).fetch;
   }
 
   // ---- the client's own events ---------------------------------------------
@@ -743,6 +804,95 @@ export class HeraldClient<Events extends CheckedEventMap<Events> = Record<string
   /** A failure the client copes with by itself: told to `error` handlers only. */
   private report(error: HeraldError): void {
     this.emit('error', error);
+  }
+}
+
+// ---- reading a stream with fetch ---------------------------------------------
+
+type FrameListener = (event: StreamEventLike) => void;
+
+/**
+ * A stream read with `fetch` (`transport: 'fetch'`), behind the part of the
+ * `EventSource` interface the client uses. It parses the bytes itself, so it
+ * hears what an `EventSource` hides: comment lines, and events of every type,
+ * each handed to `onFrame` before its listeners. Like the client's use of
+ * `EventSource`, it never reconnects by itself: `error` (with `code`, the
+ * status of a refused stream) tells the client the stream is over.
+ */
+class FetchEventSource implements EventSourceLike {
+  private readonly listeners = new Map<string, FrameListener[]>();
+  private readonly abort = new AbortController();
+
+  constructor(
+    url: string,
+    fetchImpl: FetchLike,
+    private readonly onFrame: (source: FetchEventSource, frame: StreamFrame) => void,
+  ) {
+    void this.run(url, fetchImpl);
+  }
+
+  addEventListener(type: string, listener: FrameListener): void {
+    const list = this.listeners.get(type);
+    if (list) list.push(listener);
+    else this.listeners.set(type, [listener]);
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+
+  private async run(url: string, fetchImpl: FetchLike): Promise<void> {
+    let code: number | undefined;
+    try {
+      const response = await fetchImpl(url, { method: 'GET', headers: { accept: 'text/event-stream' }, signal: this.abort.signal });
+      if (response.ok && response.body) await this.read(response.body);
+      else {
+        code = response.status;
+        await response.text().catch(() => '');
+      }
+    } catch {
+      // Cut off, or unreachable: either way the stream is over, as when it ends.
+    }
+    if (!this.abort.signal.aborted) this.dispatch('error', { code });
+  }
+
+  /** Lines end with LF or CRLF (the hub writes LF); a blank line ends an event, a comment line stands alone. */
+  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    let event: StreamFrame = {};
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || this.abort.signal.aborted) return;
+      text += decoder.decode(value, { stream: true });
+      const lines = text.split('\n');
+      text = lines.pop()!;
+      for (const raw of lines) {
+        const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+        if (line === '') {
+          if (event.data !== undefined) this.deliver({ ...event, event: event.event || 'message' });
+          event = {};
+          continue;
+        }
+        const colon = line.indexOf(':');
+        const field = colon === -1 ? line : line.slice(0, colon);
+        const value = colon === -1 ? '' : line.slice(colon + (line[colon + 1] === ' ' ? 2 : 1));
+        if (field === '') this.deliver({ comment: value });
+        else if (field === 'data') event.data = event.data === undefined ? value : `${event.data}\n${value}`;
+        else if (field === 'event' || field === 'id') event[field] = value;
+      }
+    }
+  }
+
+  private deliver(frame: StreamFrame): void {
+    if (this.abort.signal.aborted) return;
+    this.onFrame(this, frame);
+    if (frame.event !== undefined) this.dispatch(frame.event, { data: frame.data, lastEventId: frame.id });
+  }
+
+  private dispatch(type: string, event: StreamEventLike): void {
+    for (const listener of this.listeners.get(type) ?? []) listener(event);
   }
 }
 

@@ -8,7 +8,7 @@ import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
 import { ApiPageLimit, parsePageLimit } from '../requests/page-limit.js';
 import { ApiUserToken } from '../openapi/security.js';
 import { CommentDto, PostDto, PostWithCommentsDto } from './comments.dto.js';
-import { COMMENT_CREATED } from '../events/event-types.js';
+import { COMMENT_CREATED, POST_CREATED, POSTS_TOPIC } from '../events/event-types.js';
 import { CommentsService } from './comments.service.js';
 
 /**
@@ -35,7 +35,10 @@ export class CommentsController {
   constructor(private readonly comments: CommentsService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Write a post' })
+  @ApiOperation({
+    summary: 'Write a post',
+    description: `Publishes \`${POST_CREATED}\` (data: PostCreated) to the topic \`${POSTS_TOPIC}\`, in one transaction with the post.`,
+  })
   @ApiBodyErrors()
   @ApiCreatedResponse({ type: PostDto, description: 'the post' })
   create(@CurrentPrincipal() principal: Principal, @Body({ schema: NewPost }) body: unknown): Promise<PostDto> {

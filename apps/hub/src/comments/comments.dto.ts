@@ -1,24 +1,15 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import { CommentAddedDto } from '../events/event-types.js';
+import { CommentAddedDto, PostCreatedDto } from '../events/event-types.js';
 import type { CommentView, PostView } from './comments.service.js';
 
-/** The API document's views of posts and comments; `implements` keeps them in step with the service. */
+/**
+ * The API document's views of posts and comments; `implements` keeps them in
+ * step with the service. A post is what `post.created` carries, and its body.
+ */
 @ApiSchema({ name: 'Post' })
-export class PostDto implements PostView {
-  @ApiProperty({ example: '42' })
-  id!: string;
-
-  @ApiProperty({ description: "the author's user id", example: 'alice' })
-  authorId!: string;
-
-  @ApiProperty()
-  title!: string;
-
+export class PostDto extends PostCreatedDto implements PostView {
   @ApiProperty()
   body!: string;
-
-  @ApiProperty({ format: 'date-time' })
-  createdAt!: string;
 }
 
 /** A comment is what `comment.added` carries, so the two are one shape. */

@@ -2,7 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { isRowId } from '../database/row-id.js';
 import { Transactions } from '../database/transactions.js';
-import { COMMENT_ADDED, COMMENT_CREATED, postTopic } from '../events/event-types.js';
+import { COMMENT_ADDED, COMMENT_CREATED, POST_CREATED, POSTS_TOPIC, postTopic } from '../events/event-types.js';
 import { Intake } from '../intake/intake.service.js';
 import { Comment } from './comment.entity.js';
 import { Post } from './post.entity.js';
@@ -25,7 +25,7 @@ export interface CommentView {
   createdAt: string;
 }
 
-/** The sample producer: posts and comments, and the notifications a comment causes. */
+/** The sample producer: posts and comments, the notifications a comment causes, and their events for viewers. */
 @Injectable()
 export class CommentsService {
   constructor(
@@ -34,11 +34,16 @@ export class CommentsService {
     private readonly intake: Intake,
   ) {}
 
+  /** Stores the post and, in the same transaction, the outbox entry that shows it to every viewer of the list (its topic). */
   async createPost(authorId: string, title: string, body: string): Promise<PostView> {
-    const post = await this.transactions.run((manager) =>
-      manager.save(Post, { authorId, title, body, createdAt: new Date().toISOString() }),
-    );
-    return postView(post);
+    const post = await this.transactions.run(async (manager) => {
+      const saved = postView(await manager.save(Post, { authorId, title, body, createdAt: new Date().toISOString() }));
+      const listed = { id: saved.id, authorId, title, createdAt: saved.createdAt };
+      await this.intake.addPersisted(manager, { type: POST_CREATED, data: listed, recipients: [], topics: [POSTS_TOPIC] });
+      return saved;
+    });
+    this.intake.committed('comments', 1, 1);
+    return post;
   }
 
   async listPosts(limit: number): Promise<PostView[]> {

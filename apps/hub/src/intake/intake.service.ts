@@ -89,10 +89,13 @@ export class Intake {
     return this.store.add(manager, event);
   }
 
-  /** After a transaction with `addPersisted` committed: `events` of them were added, `topicEvents` of those to topics. */
+  /**
+   * After a transaction with `addPersisted` committed: `events` of them were
+   * added, `topicEvents` of those to topics only (so with no inbox items).
+   */
   committed(source: EventSource, events: number, topicEvents = 0): void {
     if (events > 0) this.metrics.eventsPublished(source, events, topicEvents);
-    this.relay.committed();
+    this.relay.committed(events > topicEvents);
   }
 }
 

@@ -7,8 +7,10 @@ export type EventSource = 'http' | 'ingress' | 'comments';
 /** How many of the busiest topics get a series of their own: a label per topic would grow without bound. */
 export const BUSIEST_TOPICS = 10;
 
-/** What the topic gauges read when scraped (the stream registry). */
-export interface TopicStats {
+/** What the gauges of streams read when scraped (the stream registry). */
+export interface StreamStats {
+  /** Users with at least one stream open here. */
+  readonly userCount: number;
   readonly topicCount: number;
   busiestTopics(limit: number): [topic: string, streams: number][];
 }
@@ -49,14 +51,9 @@ export class HubMetrics {
   });
 
   constructor(transport: Transport) {
-    new Gauge({
-      name: 'herald_transport_up',
-      help: 'Whether the transport (Redis, or in-process) can publish and deliver (1) or not (0)',
-      registers: [this.registry],
-      collect() {
-        this.set(transport.isReady() ? 1 : 0);
-      },
-    });
+    this.gauge('herald_transport_up', 'Whether the transport (Redis, or in-process) can publish and deliver (1) or not (0)', () =>
+      transport.isReady() ? 1 : 0,
+    );
   }
 
   /** @param topicEvents how many of them go to topics. */
@@ -65,16 +62,10 @@ export class HubMetrics {
     if (topicEvents > 0) this.topicEvents.inc(topicEvents);
   }
 
-  /** Topics followed here, and the streams of the busiest ones, read from `stats` when scraped. */
-  observeTopics(stats: TopicStats): void {
-    new Gauge({
-      name: 'herald_topics_followed',
-      help: 'Topics followed by at least one stream on this instance',
-      registers: [this.registry],
-      collect() {
-        this.set(stats.topicCount);
-      },
-    });
+  /** Users with streams here, topics followed here, and the streams of the busiest ones, read from `stats` when scraped. */
+  observeStreams(stats: StreamStats): void {
+    this.gauge('herald_stream_users', 'Users with at least one stream open on this instance', () => stats.userCount);
+    this.gauge('herald_topics_followed', 'Topics followed by at least one stream on this instance', () => stats.topicCount);
     new Gauge({
       name: 'herald_topic_streams',
       help: `Streams following each of the ${BUSIEST_TOPICS} busiest topics on this instance`,
@@ -83,6 +74,18 @@ export class HubMetrics {
       collect() {
         this.reset();
         for (const [topic, streams] of stats.busiestTopics(BUSIEST_TOPICS)) this.set({ topic }, streams);
+      },
+    });
+  }
+
+  /** A gauge that reads its value when scraped. */
+  private gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
       },
     });
   }

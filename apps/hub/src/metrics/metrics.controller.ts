@@ -15,7 +15,7 @@ export class MetricsController {
   @ApiOperation({
     summary: 'Prometheus metrics',
     description:
-      'herald_open_streams, herald_events_published_total (by source), herald_events_delivered_total, ' +
+      'herald_open_streams, herald_stream_users, herald_events_published_total (by source), herald_events_delivered_total, ' +
       'herald_delivery_latency_seconds, herald_transport_up, herald_topics_followed, herald_topic_streams ' +
       '(the busiest topics), herald_topic_events_published_total.',
   })

@@ -4,7 +4,17 @@ import { EVENT_ID_PATTERN } from '#herald/contracts/event-id';
 import { STREAM_POSITION_PATTERN } from '#herald/contracts/stream-position';
 import { TOPIC_PATTERN } from '#herald/contracts/topic';
 import { USER_ID_PATTERN } from '#herald/contracts/user-id';
-import { COMMENT_ADDED, COMMENT_CREATED, CommentAddedDto, CommentCreatedDto, INBOX_READ_EVENT, InboxReadDto } from '../events/event-types.js';
+import {
+  COMMENT_ADDED,
+  COMMENT_CREATED,
+  CommentAddedDto,
+  CommentCreatedDto,
+  INBOX_READ_EVENT,
+  InboxReadDto,
+  POST_CREATED,
+  PostCreatedDto,
+  POSTS_TOPIC,
+} from '../events/event-types.js';
 import { EXPIRED_REASON, RESET_REASON, RETRY_MS, TOPICS_EVENT } from './connection.js';
 
 /*
@@ -109,6 +119,7 @@ export const STREAM_MODELS = [
   InboxReadDto,
   CommentCreatedDto,
   CommentAddedDto,
+  PostCreatedDto,
 ];
 
 /** JSON Schema keywords of OpenAPI 3.1 and later that the package's SchemaObject type does not list. */
@@ -222,6 +233,12 @@ export const STREAM_RESPONSE: ApiResponseOptions = {
             'The sample producer: a comment on a post, to every stream following the topic `post:<postId>`.',
             'the stream position',
             envelopeWith(CommentAddedDto),
+          ),
+          kind(
+            { const: POST_CREATED },
+            `The sample producer: a new post, to every stream following the topic \`${POSTS_TOPIC}\`.`,
+            'the stream position',
+            envelopeWith(PostCreatedDto),
           ),
         ],
       },

@@ -54,7 +54,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
 
   onModuleInit(): void {
     this.transport.connect(this);
-    this.metrics.observeTopics(this);
+    this.metrics.observeStreams(this);
   }
 
   /**
@@ -268,6 +268,7 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     return this.count;
   }
 
+  /** Users with at least one stream here. */
   get userCount(): number {
     return this.byUser.size;
   }
