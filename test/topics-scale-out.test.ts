@@ -549,6 +549,7 @@ describe('changing the topics of an open stream', () => {
       await waitForCount(back, 3);
       await toTopic(A, added, 9); // live
       await waitForN(back, 9);
+      await waitForN(watcher, 9);
 
       const got = eventsOf(back);
       expect(nsBySource(got)).toEqual({ [added]: [5, 7, 9], [USER]: [8] });
