@@ -1,12 +1,15 @@
 import { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import type { HubConfig, RedisSentinelConfig } from '../../config/config.js';
 
 export type RedisClient = Redis | Cluster;
 
 /**
- * Every difference between a standalone Redis and a Redis Cluster, in one
- * place. A cluster keeps each user's keys and channel in the slot of the
- * user's hash tag, so one script serves one user, and pub/sub is sharded
- * (SPUBLISH/SSUBSCRIBE) so a message only travels to the shard of its slot.
+ * Every difference between a standalone Redis, one reached through Sentinel
+ * and a Redis Cluster, in one place. A cluster keeps each user's keys and
+ * channel in the slot of the user's hash tag, so one script serves one user,
+ * and pub/sub is sharded (SPUBLISH/SSUBSCRIBE) so a message only travels to
+ * the shard of its slot. Through Sentinel, Redis is a standalone one whose
+ * address the sentinels give, again after every failover.
  */
 export interface RedisTopology {
   readonly cluster: boolean;
@@ -20,27 +23,51 @@ export interface RedisTopology {
   readonly subscriptionBack: readonly string[];
   /** Whether one script may touch several sources' keys and the ingress stream together. */
   readonly oneSlot: boolean;
-  connect(urls: string[], options: RedisOptions, clusterOptions: ClusterOptions): RedisClient;
+  /** A connection to the deployment (its addresses are the topology's own). */
+  connect(options: RedisOptions, clusterOptions: ClusterOptions): RedisClient;
   subscribe(subscriber: Redis, channels: string[]): Promise<unknown>;
   unsubscribe(subscriber: Redis, channel: string): Promise<unknown>;
   /** The sources in the groups one script call may serve. */
   scriptGroups(sources: readonly string[]): (readonly string[])[];
 }
 
-const standalone: RedisTopology = {
+/** One node, plain pub/sub: a standalone Redis, and one reached through Sentinel. */
+const oneNode: Omit<RedisTopology, 'connect'> = {
   cluster: false,
   publishCommand: 'PUBLISH',
   messageEvent: 'message',
   subscriptionLost: ['close'],
   subscriptionBack: ['ready'],
   oneSlot: true,
-  connect: (urls, options) => new Redis(urls[0], options),
   subscribe: (subscriber, channels) => subscriber.subscribe(...channels),
   unsubscribe: (subscriber, channel) => subscriber.unsubscribe(channel),
   scriptGroups: (sources) => [sources],
 };
 
-const cluster: RedisTopology = {
+const standalone = (url: string): RedisTopology => ({ ...oneNode, connect: (options) => new Redis(url, options) });
+
+/**
+ * Every connection asks the sentinels for the master each time it connects.
+ * A master that dies closes them; one that is demoted alive (a failover the
+ * sentinels decided while it was unreachable, a manual one) would keep them,
+ * subscriptions included, so each also listens for the sentinels'
+ * +switch-master and reconnects then (ioredis' failoverDetector).
+ */
+const sentinel = ({ sentinels, master, sentinelPassword, username, password }: RedisSentinelConfig): RedisTopology => ({
+  ...oneNode,
+  connect: (options) =>
+    new Redis({
+      ...options,
+      sentinels: sentinels.map(({ host, port }) => ({ host, port })),
+      name: master,
+      sentinelPassword,
+      username,
+      password,
+      failoverDetector: true,
+    }),
+});
+
+const cluster = (urls: string[]): RedisTopology => ({
   cluster: true,
   publishCommand: 'SPUBLISH',
   messageEvent: 'smessage',
@@ -48,14 +75,15 @@ const cluster: RedisTopology = {
   subscriptionLost: ['close', '-node', '-subscriber'],
   subscriptionBack: ['ready', 'subscribersReady'],
   oneSlot: false,
-  connect: (urls, options, clusterOptions) =>
-    new Cluster(urls, { redisOptions: options, enableOfflineQueue: false, ...clusterOptions }),
+  connect: (options, clusterOptions) => new Cluster(urls, { redisOptions: options, enableOfflineQueue: false, ...clusterOptions }),
   // Each channel is subscribed on the shard of its slot.
   subscribe: (subscriber, channels) => Promise.all(channels.map((c) => subscriber.ssubscribe(c))),
   unsubscribe: (subscriber, channel) => subscriber.sunsubscribe(channel),
   scriptGroups: (sources) => sources.map((s) => [s]),
-};
+});
 
-export function redisTopology(isCluster: boolean): RedisTopology {
-  return isCluster ? cluster : standalone;
+export function redisTopology(config: HubConfig): RedisTopology {
+  if (config.redisSentinel) return sentinel(config.redisSentinel);
+  const urls = config.redisUrl!.split(',').map((u) => u.trim());
+  return config.redisCluster ? cluster(urls) : standalone(urls[0]);
 }

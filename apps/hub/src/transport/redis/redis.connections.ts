@@ -26,15 +26,20 @@ export class RedisConnections implements OnApplicationShutdown {
 
   constructor(config: HubConfig) {
     this.keys = new RedisKeys(config.redisPrefix);
-    this.topology = redisTopology(config.redisCluster);
-    const urls = config.redisUrl!.split(',').map((u) => u.trim());
+    this.topology = redisTopology(config);
     // Commands fail at once while Redis is away, rather than queueing: a
     // publisher gets a 503 instead of waiting, and nothing is accepted that
-    // is not stored.
-    const base: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy };
+    // is not stored. A write refused as READONLY means the node was demoted
+    // under a connection (a failover behind a DNS name or a proxy): it
+    // reconnects, to whichever node is master now.
+    const base: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy,
+      reconnectOnError: (err) => err.message.startsWith('READONLY'),
+    };
     const make = (name: string, options: RedisOptions, clusterOptions: ClusterOptions = {}): RedisClient => {
       const client = this.topology.connect(
-        urls,
         { ...base, ...options, connectionName: `herald-${name}` },
         { clusterRetryStrategy: retryStrategy, ...clusterOptions },
       );
