@@ -57,22 +57,27 @@ export class RedisReplayLog {
   }
 
   /**
-   * Everything after `afterId` in the source, or a reset when some of it is
-   * gone: the log was trimmed past it, or the id is older than the log itself
-   * (the log expired and began again). `0` (a client that had seen nothing)
-   * replays the whole log unless it was trimmed.
+   * Everything after `afterId` in the source, or a reset when the log cannot
+   * place the id, so what came after it is unknown. The log places an entry
+   * it holds past its trimmed mark, and the mark itself (the last entry it
+   * trimmed). Any other id was trimmed past, is older than the log itself
+   * (the log expired and began again, or Redis lost its data), or is one the
+   * log lost (acknowledged by a master that died before its replica had
+   * it). `0` (a client that had seen nothing) replays the whole log unless
+   * it was trimmed.
    */
   async read(source: string, afterId: string | null): Promise<Replay> {
-    const result = await this.redis.scripts.heraldRead(1, this.redis.keys.log(source), afterId === null ? '' : fullId(afterId));
+    const from = afterId === null ? '' : fullId(afterId);
+    const result = await this.redis.scripts.heraldRead(1, this.redis.keys.log(source), from);
     const isStart = afterId !== null && compareEventIds(afterId, START_ID) === 0;
     if (!result) return { head: START_ID, events: afterId === null || isStart ? [] : null };
-    const [last, deleted, first, entries] = result;
+    const [last, deleted, entries] = result;
     if (afterId === null) return { head: last, events: [] };
     const trimmed = compareEventIds(deleted, START_ID) > 0;
-    const missing = isStart
-      ? trimmed
-      : compareEventIds(afterId, trimmed ? deleted : first) < 0 || compareEventIds(afterId, last) > 0;
-    return { head: last, events: missing ? null : entries.map((entry) => toMessage(entry, source)) };
+    const held = entries[0]?.[0] === from;
+    const sinceTrimmed = compareEventIds(afterId, deleted);
+    const placed = isStart ? !trimmed : sinceTrimmed === 0 ? trimmed : sinceTrimmed > 0 && held;
+    return { head: last, events: placed ? entries.slice(held ? 1 : 0).map((entry) => toMessage(entry, source)) : null };
   }
 }
 

@@ -56,23 +56,23 @@ return n
 `;
 
 /**
- * A user's log position and, if asked, its events after an id, read at one
- * instant: { newest id, newest trimmed id, oldest kept id, entries }.
- * KEYS: the log. ARGV: the id to read after ('' = none).
+ * A user's log position and, if asked, its events from an id on (that id's
+ * own entry included, if the log holds it), read at one instant:
+ * { newest id, newest trimmed id, entries }.
+ * KEYS: the log. ARGV: the id to read from ('' = none).
  */
 export const READ = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last, deleted, first
+local last, deleted
 for i = 1, #info, 2 do
   local name = info[i]
   if name == 'last-generated-id' then last = info[i + 1]
   elseif name == 'max-deleted-entry-id' then deleted = info[i + 1]
-  elseif name == 'first-entry' and info[i + 1] then first = info[i + 1][1]
   end
 end
-if ARGV[1] == '' then return { last, deleted, first or last, {} } end
-return { last, deleted, first or last, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+') }
+if ARGV[1] == '' then return { last, deleted, {} } end
+return { last, deleted, redis.call('XRANGE', KEYS[1], ARGV[1], '+') }
 `;
 
 /**
@@ -174,7 +174,7 @@ export const SCRIPTS = {
 
 type Entry = [id: string, fields: string[]];
 /** What the read script returns: null when the user has no log. */
-export type LogRead = [last: string, deleted: string, first: string, entries: Entry[]] | null;
+export type LogRead = [last: string, deleted: string, entries: Entry[]] | null;
 
 /** The scripts as methods of the command connection. */
 export interface ScriptedCommands {
