@@ -60,11 +60,12 @@ export class RedisReplayLog {
    * Everything after `afterId` in the source, or a reset when the log cannot
    * place the id, so what came after it is unknown. The log places an entry
    * it holds past its trimmed mark, and the mark itself (the last entry it
-   * trimmed). Any other id was trimmed past, is older than the log itself
-   * (the log expired and began again, or Redis lost its data), or is one the
-   * log lost (acknowledged by a master that died before its replica had
-   * it). `0` (a client that had seen nothing) replays the whole log unless
-   * it was trimmed.
+   * trimmed, or a fence after a failover: see `fence`). Any other id was
+   * trimmed past or fenced off, is older than the log itself (the log
+   * expired and began again, or Redis lost its data), or is one the log lost
+   * (acknowledged by a master that died before its replica had it). `0` (a
+   * client that had seen nothing) replays the whole log unless it was
+   * trimmed.
    */
   async read(source: string, afterId: string | null): Promise<Replay> {
     const from = afterId === null ? '' : fullId(afterId);
@@ -78,6 +79,16 @@ export class RedisReplayLog {
     const sinceTrimmed = compareEventIds(afterId, deleted);
     const placed = isStart ? !trimmed : sinceTrimmed === 0 ? trimmed : sinceTrimmed > 0 && held;
     return { head: last, events: placed ? entries.slice(held ? 1 : 0).map((entry) => toMessage(entry, source)) : null };
+  }
+
+  /**
+   * Marks a hole the log cannot tell (see the fence script): `seen` is the
+   * newest id streams here sent from the source. Resolves to whether it did.
+   */
+  async fence(source: string, seen: string): Promise<boolean> {
+    if (compareEventIds(seen, START_ID) === 0) return false;
+    const [ms, seq = '0'] = fullId(seen).split('-');
+    return (await this.redis.scripts.heraldFence(1, this.redis.keys.log(source), fullId(seen), `${ms}-${Number(seq) + 1}`)) === 1;
   }
 }
 

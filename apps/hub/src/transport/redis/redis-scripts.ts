@@ -76,6 +76,43 @@ return { last, deleted, redis.call('XRANGE', KEYS[1], ARGV[1], '+') }
 `;
 
 /**
+ * After a failover: if the log no longer holds `seen`, an id streams here
+ * sent, the master that acknowledged it died before its replica had it, and
+ * any event up to it may be lost, some never sent anywhere. Raises the
+ * log's trimmed mark to `fence` (the id just after `seen`), so that every
+ * reader at or before `seen` gets a reset, clients offline meanwhile
+ * included, and its next ids to at least `fence`, so ids keep increasing
+ * past those sent. Returns 1 when it fenced.
+ * KEYS: the log. ARGV: seen, fence.
+ */
+export const FENCE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) > 0 then return 0 end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function later(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am > bm or (am == bm and as > bs)
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last, deleted
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1]
+  elseif info[i] == 'max-deleted-entry-id' then deleted = info[i + 1]
+  end
+end
+-- Trimmed past it already: every reader before it gets a reset anyway.
+if not later(ARGV[1], deleted) then return 0 end
+local top = ARGV[2]
+if later(last, top) then top = last end
+redis.call('XSETID', KEYS[1], top, 'MAXDELETEDID', ARGV[2])
+return 1
+`;
+
+/**
  * Sets this instance's count of the user's streams (the new one included),
  * and admits the stream if the total stays within the cap; refused, this
  * instance's count goes back. Each count `<instance>` has the time of its
@@ -165,6 +202,7 @@ return -1
 export const SCRIPTS = {
   heraldAppend: APPEND,
   heraldRead: READ,
+  heraldFence: FENCE,
   heraldAcquireSlot: ACQUIRE,
   heraldReleaseSlot: RELEASE,
   heraldRateHit: HIT,
@@ -180,6 +218,7 @@ export type LogRead = [last: string, deleted: string, entries: Entry[]] | null;
 export interface ScriptedCommands {
   heraldAppend(numKeys: number, ...args: (string | number)[]): Promise<number>;
   heraldRead(numKeys: number, ...args: string[]): Promise<LogRead>;
+  heraldFence(numKeys: 1, log: string, seen: string, fence: string): Promise<number>;
   heraldAcquireSlot(numKeys: number, ...args: (string | number)[]): Promise<number>;
   heraldReleaseSlot(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   heraldRateHit(numKeys: 1, key: string, windowMs: number): Promise<[number, number]>;

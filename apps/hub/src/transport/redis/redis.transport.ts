@@ -207,9 +207,16 @@ export class RedisTransport extends Transport implements OnModuleInit {
     // read on: catching up now would fail and end streams that can be kept.
     await this.commandsReady();
     let caughtUp = 0;
+    let fenced = 0;
     for (let i = 0; i < sources.length; i += RECOVERY_BATCH) {
-      const counts = await Promise.all(sources.slice(i, i + RECOVERY_BATCH).map((s) => this.catchUp(s)));
-      caughtUp += counts.reduce((a, b) => a + b, 0);
+      const results = await Promise.all(sources.slice(i, i + RECOVERY_BATCH).map((s) => this.catchUp(s)));
+      for (const result of results) {
+        caughtUp += result.delivered;
+        if (result.fenced) fenced++;
+      }
+    }
+    if (fenced > 0) {
+      this.logger.warn(`${fenced} source(s) lost events their streams had (a failover to a replica behind its master); those streams got a reset`);
     }
     if (caughtUp > 0 || sources.length > 0) {
       this.logger.log(`resubscribed ${sources.length} source(s); delivered ${caughtUp} event(s) missed meanwhile`);
@@ -222,17 +229,25 @@ export class RedisTransport extends Transport implements OnModuleInit {
     return new Promise((resolve) => commands.once('ready', () => resolve()));
   }
 
-  private async catchUp(source: string): Promise<number> {
-    const position = this.sink?.suspendedPosition(source);
-    if (position === undefined) return 0;
+  /**
+   * Reads what the source's suspended streams missed, from the oldest
+   * position on. If the log lost the newest one (a failover that lost
+   * acknowledged events), it is fenced first, so that the streams, and any
+   * client that reconnects from before the loss, get a reset rather than a
+   * silent gap.
+   */
+  private async catchUp(source: string): Promise<{ delivered: number; fenced: boolean }> {
+    const positions = this.sink?.suspendedPositions(source);
+    if (positions === undefined) return { delivered: 0, fenced: false };
     try {
-      const replay = await this.log.read(source, position);
+      const fenced = await this.log.fence(source, positions.newest);
+      const replay = await this.log.read(source, positions.oldest);
       this.sink!.resume(source, replay);
-      return replay.events?.length ?? 0;
+      return { delivered: replay.events?.length ?? 0, fenced };
     } catch (err) {
       this.logger.warn(`catching up ${source} failed (${(err as Error).message}); ending its streams to replay`);
       this.sink!.endStreams(source);
-      return 0;
+      return { delivered: 0, fenced: false };
     }
   }
 }
