@@ -43,6 +43,9 @@ export class RedisTransport extends Transport implements OnModuleInit {
   private readonly control: string;
   /** Changes forwarded to other instances, by request id, waiting for their answer. */
   private readonly awaiting = new Map<string, (answer: TopicsChangeAnswer) => void>();
+  /** The recovery running, and whether subscriptions came back (again) since it began. */
+  private recovering: Promise<void> | null = null;
+  private recoverAgain = false;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -67,7 +70,7 @@ export class RedisTransport extends Transport implements OnModuleInit {
     // Live events may be lost from the moment a subscription connection drops:
     // hold live delivery at once, and catch up from the log once subscribed again.
     for (const event of topology.subscriptionLost) this.subscriber.on(event, () => this.sink?.suspendAll());
-    for (const event of topology.subscriptionBack) this.subscriber.on(event, () => void this.recover());
+    for (const event of topology.subscriptionBack) this.subscriber.on(event, () => this.recoverSoon());
     void this.subscribe([this.control]);
   }
 
@@ -187,6 +190,24 @@ export class RedisTransport extends Transport implements OnModuleInit {
     } catch (err) {
       this.logger.warn(`subscribing to ${channels.length} channel(s) failed: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * One recovery at a time: in a failover a cluster's subscribers come back
+   * many times over within a second, and one more pass after the running one
+   * serves them all.
+   */
+  private recoverSoon(): void {
+    if (this.recovering) {
+      this.recoverAgain = true;
+      return;
+    }
+    this.recovering = this.recover().finally(() => {
+      this.recovering = null;
+      if (!this.recoverAgain) return;
+      this.recoverAgain = false;
+      this.recoverSoon();
+    });
   }
 
   /**
