@@ -216,6 +216,15 @@ describe('loadConfig', () => {
     expect(config.warnings.some((w) => w.startsWith('REDIS_USERNAME'))).toBe(false);
   });
 
+  it('takes REDIS_WAIT_REPLICAS (0: off) and REDIS_WAIT_TIMEOUT_MS (1 s) with Redis only, and refuses bad ones naming them', () => {
+    expect([loadConfig({}).redisWaitReplicas, loadConfig({}).redisWaitTimeoutMs]).toEqual([0, 1000]);
+    const config = loadConfig({ REDIS_URL: 'redis://r:6379', REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '250' });
+    expect([config.redisWaitReplicas, config.redisWaitTimeoutMs]).toEqual([2, 250]);
+    expect(problemsOf({ REDIS_WAIT_REPLICAS: '1' })).toEqual([expect.stringMatching(/^REDIS_WAIT_REPLICAS: needs Redis/)]);
+    expect(problemsOf({ REDIS_URL: 'redis://r:6379', REDIS_WAIT_REPLICAS: '17' })).toEqual([expect.stringMatching(/^REDIS_WAIT_REPLICAS: must be/)]);
+    expect(problemsOf({ REDIS_URL: 'redis://r:6379', REDIS_WAIT_TIMEOUT_MS: '5' })).toEqual([expect.stringMatching(/^REDIS_WAIT_TIMEOUT_MS: must be/)]);
+  });
+
   it('reads the CORS allow-list', () => {
     expect(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins).toEqual([
       'https://a.example',

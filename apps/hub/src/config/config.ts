@@ -25,6 +25,10 @@ export class HubConfig {
   readonly redisSentinel!: RedisSentinelConfig | undefined;
   /** Whether instances share Redis (REDIS_URL or REDIS_SENTINELS); else everything lives in this process. */
   readonly redis!: boolean;
+  /** Replicas that must hold an event before its publish is acknowledged (WAIT); 0: the master's word is enough. */
+  readonly redisWaitReplicas!: number;
+  /** How long an append waits for those replicas before the publish is refused (503). */
+  readonly redisWaitTimeoutMs!: number;
   readonly redisPrefix!: string;
   /** How long an ingress entry may stay unacknowledged before another instance takes it over. */
   readonly ingressClaimIdleMs!: number;
@@ -148,6 +152,8 @@ const schema = z.object({
   // Common names, maybe set for another program: any value goes, empty is none.
   REDIS_USERNAME: z.string().optional(),
   REDIS_PASSWORD: z.string().optional(),
+  REDIS_WAIT_REPLICAS: int(0, 0, 16),
+  REDIS_WAIT_TIMEOUT_MS: int(1000, 10, 60_000),
   DATABASE_URL: url(['postgres', 'postgresql']),
   DATABASE_POOL_MAX: int(10, 1, 1000),
   SQLITE_PATH: z.string().min(1).default('./data/herald.sqlite'),
@@ -217,6 +223,9 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     problems.push('REDIS_URL: lists several nodes; set REDIS_CLUSTER=on for a Redis Cluster');
   }
   problems.push(...redisSentinelProblems(v));
+  if (v.REDIS_WAIT_REPLICAS > 0 && !v.REDIS_URL && !v.REDIS_SENTINELS) {
+    problems.push('REDIS_WAIT_REPLICAS: needs Redis (REDIS_URL or REDIS_SENTINELS); without it events live in this process only');
+  }
   if (production && devAuth) {
     problems.push('HERALD_DEV_AUTH: must be off in production (anyone could mint tokens)');
   }
@@ -243,6 +252,8 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
         }
       : undefined,
     redis: Boolean(v.REDIS_URL || v.REDIS_SENTINELS),
+    redisWaitReplicas: v.REDIS_WAIT_REPLICAS,
+    redisWaitTimeoutMs: v.REDIS_WAIT_TIMEOUT_MS,
     redisPrefix: v.REDIS_PREFIX,
     ingressClaimIdleMs: v.INGRESS_CLAIM_IDLE_MS,
     heartbeatMs: v.HEARTBEAT_MS,

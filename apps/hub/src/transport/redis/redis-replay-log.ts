@@ -4,6 +4,7 @@ import { HubConfig } from '../../config/config.js';
 import { PreparedEvent, StreamMessage, streamMessage } from '../../events/stream-message.js';
 import type { Replay } from '../replay.js';
 import { RedisConnections } from './redis.connections.js';
+import { ReplicasBehindError, ReplicaWait } from './redis-replicas.js';
 
 type Entry = [id: string, fields: string[]];
 
@@ -22,23 +23,43 @@ export interface AppendOptions {
  */
 @Injectable()
 export class RedisReplayLog {
+  /** Set when appends wait for replicas (REDIS_WAIT_REPLICAS). */
+  private readonly replicas?: ReplicaWait;
+
   constructor(
     private readonly redis: RedisConnections,
     private readonly config: HubConfig,
-  ) {}
+  ) {
+    if (config.redisWaitReplicas > 0) this.replicas = new ReplicaWait(config.redisWaitReplicas, config.redisWaitTimeoutMs);
+  }
 
   /**
    * Stores and publishes the event in `sources` in one script: a group of
-   * the topology's `scriptGroups` (in a Redis Cluster, one source).
+   * the topology's `scriptGroups` (in a Redis Cluster, one source). When
+   * appends wait for replicas, resolves once they hold it.
    * @returns the number of sources served now: 0 for a duplicate, -1 when
    *   `ack` is given and this consumer no longer owns the entry.
+   * @throws ReplicasBehindError when the replicas do not confirm it in time.
    */
-  append(event: PreparedEvent, sources: readonly string[], options: AppendOptions = {}): Promise<number> {
+  async append(event: PreparedEvent, sources: readonly string[], options: AppendOptions = {}): Promise<number> {
+    if (!this.replicas) return this.appendOnce(event, sources, options);
+    const { appends, keys, topology } = this.redis;
+    const key = keys.log(sources[0]);
+    const node = topology.nodeOf(appends, key);
+    if (!node) throw new Error(`no master is known for ${key} yet`);
+    const mark = this.replicas.mark(node);
+    const served = await this.appendOnce(event, sources, options);
+    // Redirected (a slot moved, a failover): it was stored on another node than the one asked to confirm it.
+    if (topology.nodeOf(appends, key) !== node) throw new ReplicasBehindError(`${key} moved to another master meanwhile`);
+    await this.replicas.confirm(node, mark);
+    return served;
+  }
+
+  private appendOnce(event: PreparedEvent, sources: readonly string[], { ack, dedupe }: AppendOptions): Promise<number> {
     const { keys, topology } = this.redis;
-    const { ack, dedupe } = options;
     const marker = dedupe ? [keys.seen(dedupe.key, topology.oneSlot ? undefined : sources[0])] : [];
     const keyList = [...sources.map((s) => keys.log(s)), ...sources.map((s) => keys.logBytes(s)), ...marker, ...(ack ? [keys.ingress] : [])];
-    return this.redis.scripts.heraldAppend(
+    return this.redis.appendScripts.heraldAppend(
       keyList.length,
       ...keyList,
       sources.length,

@@ -14,7 +14,8 @@
  * tracks the bytes of type and envelope), dropping the oldest; the newest
  * event is always kept. Optionally skips the whole call when its dedupe
  * marker is already set (a retried publication), and acknowledges an ingress
- * entry in the same step, only if this consumer still owns it.
+ * entry in the same step, only if this consumer still owns it. A retry
+ * renews its marker's window.
  *
  * KEYS: logs[1..n], byte counters[1..n], then the dedupe marker if any, then
  *       the ingress stream if acking.
@@ -28,7 +29,12 @@ if group ~= '' then
   local pending = redis.call('XPENDING', KEYS[#KEYS], group, ARGV[10], ARGV[10], 1, ARGV[9])
   if #pending == 0 then return -1 end
 end
-if ARGV[7] ~= '' and not redis.call('SET', KEYS[2 * n + 1], '1', 'NX', 'PX', ARGV[7]) then return 0 end
+if ARGV[7] ~= '' and not redis.call('SET', KEYS[2 * n + 1], '1', 'NX', 'PX', ARGV[7]) then
+  -- A write all the same: a WAIT that follows on this connection then
+  -- covers the first attempt too, which another connection may have made.
+  redis.call('PEXPIRE', KEYS[2 * n + 1], ARGV[7])
+  return 0
+end
 local maxlen = tonumber(ARGV[2])
 local maxBytes = tonumber(ARGV[11])
 local size = #ARGV[4] + #ARGV[5]

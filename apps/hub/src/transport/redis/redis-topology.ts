@@ -29,6 +29,8 @@ export interface RedisTopology {
   unsubscribe(subscriber: Redis, channel: string): Promise<unknown>;
   /** The sources in the groups one script call may serve. */
   scriptGroups(sources: readonly string[]): (readonly string[])[];
+  /** The connection of `client` to the master that serves `key` now; undefined when none is known (yet). */
+  nodeOf(client: RedisClient, key: string): Redis | undefined;
 }
 
 /** One node, plain pub/sub: a standalone Redis, and one reached through Sentinel. */
@@ -42,6 +44,7 @@ const oneNode: Omit<RedisTopology, 'connect'> = {
   subscribe: (subscriber, channels) => subscriber.subscribe(...channels),
   unsubscribe: (subscriber, channel) => subscriber.unsubscribe(channel),
   scriptGroups: (sources) => [sources],
+  nodeOf: (client) => client as Redis,
 };
 
 const standalone = (url: string): RedisTopology => ({ ...oneNode, connect: (options) => new Redis(url, options) });
@@ -80,7 +83,34 @@ const cluster = (urls: string[]): RedisTopology => ({
   subscribe: (subscriber, channels) => Promise.all(channels.map((c) => subscriber.ssubscribe(c))),
   unsubscribe: (subscriber, channel) => subscriber.sunsubscribe(channel),
   scriptGroups: (sources) => sources.map((s) => [s]),
+  nodeOf: (client, key) => {
+    const cluster = client as Cluster;
+    const owner = cluster.slots[keySlot(key)]?.[0];
+    const node = cluster.nodes('master').find(({ options }) => `${options.host}:${options.port}` === owner);
+    // The slot's master is gone (a failover): only a command sent there
+    // would have ioredis learn the new one, and none is sent without it.
+    if (!node) cluster.refreshSlotsCache();
+    return node;
+  },
 });
+
+/** CRC16/XMODEM, by byte: what Redis Cluster hashes keys with. */
+const CRC16 = Array.from({ length: 256 }, (_, byte) => {
+  let crc = byte << 8;
+  for (let bit = 0; bit < 8; bit++) crc = ((crc << 1) ^ (crc & 0x8000 ? 0x1021 : 0)) & 0xffff;
+  return crc;
+});
+
+/** The cluster slot of a key: of its hash tag (`{…}`, not empty) if it has one. */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  let crc = 0;
+  for (const byte of Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key)) {
+    crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ byte) & 0xff];
+  }
+  return crc % 16384;
+}
 
 export function redisTopology(config: HubConfig): RedisTopology {
   if (config.redisSentinel) return sentinel(config.redisSentinel);

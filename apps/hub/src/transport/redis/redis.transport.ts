@@ -10,6 +10,7 @@ import { DeliverySink, PublishOptions, TopicsChange, TopicsChangeAnswer, Transpo
 import { INGRESS_GROUP } from './redis-ingress.source.js';
 import { parsePublished, RedisReplayLog } from './redis-replay-log.js';
 import { RedisConnections } from './redis.connections.js';
+import { ReplicasBehindError } from './redis-replicas.js';
 
 /** How long a dedupe key is remembered: retries come within seconds of a crash. */
 const DEDUPE_WINDOW_MS = 10 * 60_000;
@@ -98,6 +99,12 @@ export class RedisTransport extends Transport implements OnModuleInit {
       await Promise.all(groups.map((group) => this.log.append(event, group, { dedupe })));
       await receipt?.ack();
     } catch (err) {
+      if (err instanceof ReplicasBehindError) {
+        throw new UnavailableError(
+          `the event store (Redis) could not confirm the event on its replicas: ${err.message}; it may have been stored, so retry with the same Idempotency-Key`,
+          1,
+        );
+      }
       throw new UnavailableError(`the event store (Redis) is unavailable: ${(err as Error).message}`, 1);
     }
   }
