@@ -4,13 +4,13 @@
 // channel live in the user's slot (hash tag `{user}`), fan-out is sharded pub/sub
 // (SSUBSCRIBE/SPUBLISH), and delivery, replay, tickets and the ingress work as on a
 // single Redis.
-import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
 import jwt from 'jsonwebtoken';
 import { publish } from './support/http.js';
 import { tail, waitUntil } from './support/hub-output.js';
-import { freePort, HubProcess, RedisServer, startHubProcess, startRedis } from './support/processes.js';
+import { HubProcess, RedisServer, startHubProcess } from './support/processes.js';
+import { startCluster, TestCluster } from './support/redis-ha.js';
 import { Recorder } from './support/recorder.js';
 import { expectIncreasing } from './support/sequences.js';
 import { envelopeOf, openRaw } from './support/sse.js';
@@ -26,15 +26,10 @@ async function publishOk(hub: HubProcess, body: { type: string; recipients: stri
   expect(await response.json()).toEqual({ accepted: new Set(body.recipients).size });
 }
 
-function redisCli(args: string[]): string {
-  const run = spawnSync('redis-cli', args, { encoding: 'utf8', timeout: 20_000 });
-  if (run.status !== 0) throw new Error(`redis-cli ${args.join(' ')} failed (${run.status}): ${run.stdout}${run.stderr}`);
-  return run.stdout;
-}
-
 // ---------------------------------------------------------------- tests
 
 describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTER=on', () => {
+  let testCluster: TestCluster | undefined;
   const nodes: RedisServer[] = [];
   /** A direct connection to each node, to see where keys and shard channels live. */
   const direct: Redis[] = [];
@@ -60,30 +55,14 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
   }
 
   beforeAll(async () => {
-    const ports = [await freePort(), await freePort(), await freePort()];
-    while (new Set(ports).size < 3) ports[2] = await freePort();
-    for (const port of ports) {
-      nodes.push(
-        await startRedis(
-          ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
-          port,
-        ),
-      );
-    }
-    redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    // Whole once every node says so: a hub asks any of them for the slot map.
+    testCluster = await startCluster();
+    nodes.push(...testCluster.nodes);
+    const ports = nodes.map((n) => n.port);
     for (const port of ports) direct.push(new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 }));
-    // Every node must agree that the cluster is whole before a hub asks it for the slot map.
-    await waitUntil(
-      async () => {
-        const infos = await Promise.all(direct.map((r) => r.call('CLUSTER', 'INFO') as Promise<string>));
-        return infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_known_nodes:3'));
-      },
-      'cluster_state:ok on the three nodes',
-      15_000,
-    );
     cluster = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
     const env = {
-      REDIS_URL: ports.map((p) => `redis://127.0.0.1:${p}`).join(','),
+      REDIS_URL: testCluster.url,
       REDIS_CLUSTER: 'on',
       HEARTBEAT_MS: '60000',
       INGRESS_CLAIM_IDLE_MS: '1000',
@@ -102,7 +81,7 @@ describe('Redis Cluster (3 masters, sharded pub/sub): two hubs with REDIS_CLUSTE
     await Promise.all([a?.kill(), b?.kill()]);
     cluster?.disconnect();
     for (const r of direct) r.disconnect();
-    for (const node of nodes) await node.stop();
+    await testCluster?.stop();
   });
 
   it('is ready on both instances (the cluster answers)', async () => {

@@ -65,18 +65,18 @@ export function expectError(reply: Reply, status: number, field?: string): void 
 }
 
 /**
- * POST /v1/events with a service token; the body is serialised as JSON unless it is a string. Resolves to the raw response.
+ * POST /v1/events with a service token (and `headers`, e.g. Idempotency-Key); the body is serialised as JSON unless it is a string. Resolves to the raw response.
  * On a connection of its own (node:http, no agent), not fetch's pool: when the hub ends a
  * stream it closes that stream's connection right after the end, and fetch, sharing its pool
  * with the tests' EventSource, could send a publish on that connection in between and fail
  * with "other side closed". A browser retries a request that fails so on a reused connection.
  */
-export function publish(target: { url: string }, body: unknown, token = serviceToken()): Promise<Response> {
+export function publish(target: { url: string }, body: unknown, token = serviceToken(), headers: Record<string, string> = {}): Promise<Response> {
   const url = new URL('/v1/events', target.url);
   return new Promise((resolve, reject) => {
     const request = http.request(
       url,
-      { method: 'POST', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      { method: 'POST', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers } },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -62,8 +62,12 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** A private redis-server on a free port, with no persistence, stopped by PID. */
-export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
+/**
+ * A private redis-server on a free port, with no persistence, stopped by PID.
+ * @param configFile read first, as redis-server takes a configuration file
+ *   (a sentinel needs one it can rewrite).
+ */
+export async function startRedis(extraArgs: string[] = [], port?: number, configFile?: string): Promise<RedisServer> {
   const chosen = port ?? (await freePort());
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-redis-'));
   let child: ChildProcess | undefined;
@@ -76,7 +80,7 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
     async start() {
       child = spawn(
         'redis-server',
-        ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+        [...(configFile ? [configFile] : []), '--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
         { stdio: 'ignore' },
       );
       await waitUntil(() => canConnect(chosen), `redis-server on ${chosen}`, START_TIMEOUT_MS);

@@ -33,7 +33,7 @@ export class HubModule {
         InboxModule,
         CommentsModule,
         HealthModule,
-        ...(config.redisUrl ? [IngressModule] : []),
+        ...(config.redis ? [IngressModule] : []),
         ...(config.devAuth ? [DevModule] : []),
       ],
     };

@@ -169,6 +169,62 @@ describe('loadConfig', () => {
     expect(problemsOf({ REDIS_CLUSTER: 'on' })).toEqual([expect.stringMatching(/^REDIS_CLUSTER:/)]);
   });
 
+  it('reaches Redis through Sentinel: sentinel addresses (26379 when no port is given), the master name and credentials', () => {
+    const config = loadConfig({
+      REDIS_SENTINELS: 's1.internal, s2.internal:26380,[::1]:26381',
+      REDIS_SENTINEL_MASTER: 'herald-main',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      REDIS_USERNAME: 'herald',
+      REDIS_PASSWORD: 'redis-secret',
+    });
+    expect(config.redisSentinel).toEqual({
+      sentinels: [
+        { host: 's1.internal', port: 26379 },
+        { host: 's2.internal', port: 26380 },
+        { host: '::1', port: 26381 },
+      ],
+      master: 'herald-main',
+      sentinelPassword: 'sentinel-secret',
+      username: 'herald',
+      password: 'redis-secret',
+    });
+    expect([config.redis, config.redisUrl, config.redisCluster]).toEqual([true, undefined, false]);
+    expect(loadConfig({}).redis).toBe(false);
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redisSentinel).toBeUndefined();
+  });
+
+  it.each([
+    [{ REDIS_SENTINELS: 's1:26379' }, 'REDIS_SENTINELS', /REDIS_SENTINEL_MASTER/],
+    [{ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm', REDIS_URL: 'redis://r:6379' }, 'REDIS_SENTINELS', /REDIS_URL/],
+    [{ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm', REDIS_CLUSTER: 'on' }, 'REDIS_SENTINELS', /REDIS_CLUSTER/],
+    [{ REDIS_SENTINELS: 's1:26379:1', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS', /host:port/],
+    [{ REDIS_SENTINELS: 's1:70000', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS', /host:port/],
+    [{ REDIS_SENTINELS: 's1,', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS', /host:port/],
+    [{ REDIS_SENTINELS: 'redis://s1:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS', /host:port/],
+    [{ REDIS_SENTINELS: 's1', REDIS_SENTINEL_MASTER: 'two words' }, 'REDIS_SENTINEL_MASTER', /characters/],
+    [{ REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINEL_MASTER', /needs REDIS_SENTINELS/],
+    [{ REDIS_URL: 'redis://r:6379', REDIS_SENTINEL_PASSWORD: 'x' }, 'REDIS_SENTINEL_PASSWORD', /needs REDIS_SENTINELS/],
+    [{ REDIS_SENTINELS: 's1', REDIS_SENTINEL_MASTER: 'm', REDIS_SENTINEL_PASSWORD: '' }, 'REDIS_SENTINEL_PASSWORD', /empty/],
+  ])('refuses %j, naming %s', (env, name, message) => {
+    expect(problemsOf(env)).toEqual([expect.stringMatching(new RegExp(`^${name}: .*${message.source}`))]);
+  });
+
+  it('leaves REDIS_USERNAME and REDIS_PASSWORD alone without Sentinel, with a warning: another program may have set them', () => {
+    const config = loadConfig({ REDIS_URL: 'redis://r:6379', REDIS_PASSWORD: 'for-the-server-container', REDIS_USERNAME: '' });
+    expect(config.redisSentinel).toBeUndefined();
+    expect(config.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^REDIS_PASSWORD is only read with REDIS_SENTINELS.*\(ignored\)$/)]));
+    expect(config.warnings.some((w) => w.startsWith('REDIS_USERNAME'))).toBe(false);
+  });
+
+  it('takes REDIS_WAIT_REPLICAS (0: off) and REDIS_WAIT_TIMEOUT_MS (1 s) with Redis only, and refuses bad ones naming them', () => {
+    expect([loadConfig({}).redisWaitReplicas, loadConfig({}).redisWaitTimeoutMs]).toEqual([0, 1000]);
+    const config = loadConfig({ REDIS_URL: 'redis://r:6379', REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '250' });
+    expect([config.redisWaitReplicas, config.redisWaitTimeoutMs]).toEqual([2, 250]);
+    expect(problemsOf({ REDIS_WAIT_REPLICAS: '1' })).toEqual([expect.stringMatching(/^REDIS_WAIT_REPLICAS: needs Redis/)]);
+    expect(problemsOf({ REDIS_URL: 'redis://r:6379', REDIS_WAIT_REPLICAS: '17' })).toEqual([expect.stringMatching(/^REDIS_WAIT_REPLICAS: must be/)]);
+    expect(problemsOf({ REDIS_URL: 'redis://r:6379', REDIS_WAIT_TIMEOUT_MS: '5' })).toEqual([expect.stringMatching(/^REDIS_WAIT_TIMEOUT_MS: must be/)]);
+  });
+
   it('reads the CORS allow-list', () => {
     expect(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins).toEqual([
       'https://a.example',

@@ -21,6 +21,14 @@ export class HubConfig {
   readonly fault!: 'crash-after-commit' | undefined;
   /** Redis Cluster: REDIS_URL lists seed nodes, fan-out uses sharded pub/sub. */
   readonly redisCluster!: boolean;
+  /** Redis reached through Sentinel (REDIS_SENTINELS), instead of REDIS_URL. */
+  readonly redisSentinel!: RedisSentinelConfig | undefined;
+  /** Whether instances share Redis (REDIS_URL or REDIS_SENTINELS); else everything lives in this process. */
+  readonly redis!: boolean;
+  /** Replicas that must hold an event before its publish is acknowledged (WAIT); 0: the master's word is enough. */
+  readonly redisWaitReplicas!: number;
+  /** How long an append waits for those replicas before the publish is refused (503). */
+  readonly redisWaitTimeoutMs!: number;
   readonly redisPrefix!: string;
   /** How long an ingress entry may stay unacknowledged before another instance takes it over. */
   readonly ingressClaimIdleMs!: number;
@@ -54,6 +62,17 @@ export class HubConfig {
   readonly rateLimitStreamOpensPerAddress!: number;
   /** Said once at start-up, never fatal: near-misses of known names, dev auth being on. */
   readonly warnings!: readonly string[];
+}
+
+export interface RedisSentinelConfig {
+  readonly sentinels: readonly { host: string; port: number }[];
+  /** The name the sentinels monitor the master under. */
+  readonly master: string;
+  /** The sentinels' own password (their `requirepass`), if they have one. */
+  readonly sentinelPassword: string | undefined;
+  /** The master's and replicas' credentials: what REDIS_URL would carry. */
+  readonly username: string | undefined;
+  readonly password: string | undefined;
 }
 
 export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
@@ -101,12 +120,40 @@ const url = (protocols: string[], { list = false } = {}) =>
       },
     );
 
+/** The port sentinels listen on unless told otherwise. */
+const SENTINEL_PORT = 26379;
+
+/** `host`, `host:port` or `[ipv6]:port`; null when it is none of them. */
+function hostAndPort(address: string, defaultPort: number): { host: string; port: number } | null {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(address.trim());
+  if (!match) return null;
+  const port = match[3] === undefined ? defaultPort : Number(match[3]);
+  return port >= 1 && port <= 65535 ? { host: match[1] ?? match[2], port } : null;
+}
+
+const sentinels = z
+  .string()
+  .optional()
+  .refine((v) => v === undefined || v.split(',').every((a) => hostAndPort(a, SENTINEL_PORT) !== null), {
+    message: `must be comma-separated host:port (port ${SENTINEL_PORT} when left out)`,
+  });
+
 const schema = z.object({
   NODE_ENV: z.enum(NODE_ENVS).optional(),
   PORT: int(3000, 0, 65535),
   JWT_SECRET: z.string().optional(),
   REDIS_URL: url(['redis', 'rediss'], { list: true }),
   REDIS_CLUSTER: flag,
+  REDIS_SENTINELS: sentinels,
+  REDIS_SENTINEL_MASTER: z.string().optional().refine((v) => v === undefined || /^[A-Za-z0-9._:-]{1,128}$/.test(v), {
+    message: 'must be 1-128 characters of A-Z a-z 0-9 . _ : -',
+  }),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1, 'is empty; unset it if the sentinels have no password').optional(),
+  // Common names, maybe set for another program: any value goes, empty is none.
+  REDIS_USERNAME: z.string().optional(),
+  REDIS_PASSWORD: z.string().optional(),
+  REDIS_WAIT_REPLICAS: int(0, 0, 16),
+  REDIS_WAIT_TIMEOUT_MS: int(1000, 10, 60_000),
   DATABASE_URL: url(['postgres', 'postgresql']),
   DATABASE_POOL_MAX: int(10, 1, 1000),
   SQLITE_PATH: z.string().min(1).default('./data/herald.sqlite'),
@@ -171,9 +218,13 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     problems.push(`STREAM_MAX_AGE_MS: must be 0 (never) or at least ${MIN_STREAM_AGE_MS} (got ${v.STREAM_MAX_AGE_MS})`);
   }
   if (production && v.HERALD_FAULT) problems.push('HERALD_FAULT: is a test hook and is refused in production');
-  if (v.REDIS_CLUSTER && !v.REDIS_URL) problems.push('REDIS_CLUSTER: is on but REDIS_URL is not set');
+  if (v.REDIS_CLUSTER && !v.REDIS_URL && !v.REDIS_SENTINELS) problems.push('REDIS_CLUSTER: is on but REDIS_URL is not set');
   if (!v.REDIS_CLUSTER && v.REDIS_URL?.includes(',')) {
     problems.push('REDIS_URL: lists several nodes; set REDIS_CLUSTER=on for a Redis Cluster');
+  }
+  problems.push(...redisSentinelProblems(v));
+  if (v.REDIS_WAIT_REPLICAS > 0 && !v.REDIS_URL && !v.REDIS_SENTINELS) {
+    problems.push('REDIS_WAIT_REPLICAS: needs Redis (REDIS_URL or REDIS_SENTINELS); without it events live in this process only');
   }
   if (production && devAuth) {
     problems.push('HERALD_DEV_AUTH: must be off in production (anyone could mint tokens)');
@@ -191,6 +242,18 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     sqlitePath: v.SQLITE_PATH,
     fault: v.HERALD_FAULT,
     redisCluster: v.REDIS_CLUSTER ?? false,
+    redisSentinel: v.REDIS_SENTINELS
+      ? {
+          sentinels: v.REDIS_SENTINELS.split(',').map((a) => hostAndPort(a, SENTINEL_PORT)!),
+          master: v.REDIS_SENTINEL_MASTER!,
+          sentinelPassword: v.REDIS_SENTINEL_PASSWORD,
+          username: v.REDIS_USERNAME || undefined,
+          password: v.REDIS_PASSWORD || undefined,
+        }
+      : undefined,
+    redis: Boolean(v.REDIS_URL || v.REDIS_SENTINELS),
+    redisWaitReplicas: v.REDIS_WAIT_REPLICAS,
+    redisWaitTimeoutMs: v.REDIS_WAIT_TIMEOUT_MS,
     redisPrefix: v.REDIS_PREFIX,
     ingressClaimIdleMs: v.INGRESS_CLAIM_IDLE_MS,
     heartbeatMs: v.HEARTBEAT_MS,
@@ -215,9 +278,40 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     rateLimitStreamOpensPerAddress: v.RATE_LIMIT_STREAM_OPENS_PER_ADDRESS,
     warnings: [
       ...nearMisses(Object.keys(env)),
+      ...unusedCredentials(v),
       ...(devAuth ? ['dev auth is ON: POST /v1/dev/token mints any token, for anyone who can reach this instance'] : []),
     ],
   } satisfies HubConfig);
+}
+
+/**
+ * Sentinel is the other way to reach Redis: it names the master, so REDIS_URL
+ * (and a cluster) cannot come with it.
+ */
+function redisSentinelProblems(v: z.infer<typeof schema>): string[] {
+  const problems: string[] = [];
+  if (v.REDIS_SENTINELS) {
+    if (!v.REDIS_SENTINEL_MASTER) problems.push('REDIS_SENTINELS: needs REDIS_SENTINEL_MASTER, the name the sentinels monitor the master under');
+    if (v.REDIS_URL) problems.push('REDIS_SENTINELS: cannot be set with REDIS_URL; the sentinels say where the master is');
+    if (v.REDIS_CLUSTER) problems.push('REDIS_SENTINELS: cannot be set with REDIS_CLUSTER; a Redis Cluster fails over by itself');
+  } else {
+    for (const name of ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD'] as const) {
+      if (v[name] !== undefined) problems.push(`${name}: needs REDIS_SENTINELS`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * REDIS_USERNAME and REDIS_PASSWORD are common names, which the environment
+ * may hold for another program (a Redis server's own container): without
+ * Sentinel they are left alone, with a word, rather than stop start-up.
+ */
+function unusedCredentials(v: z.infer<typeof schema>): string[] {
+  if (v.REDIS_SENTINELS) return [];
+  return (['REDIS_USERNAME', 'REDIS_PASSWORD'] as const)
+    .filter((name) => v[name])
+    .map((name) => `${name} is only read with REDIS_SENTINELS; with REDIS_URL, credentials go in the URL (redis://user:password@host) (ignored)`);
 }
 
 /** Every variable the hub reads: the docs and the Kubernetes ConfigMap are checked against it. */

@@ -105,7 +105,7 @@ export class EventsController {
   @ApiBody({ schema: PUBLISH_REQUEST_SCHEMA })
   @ApiBodyErrors()
   @ApiAcceptedResponse({ type: PublishAccepted, description: 'stored: from now on no recipient can miss it' })
-  @ApiError(503, 'only the event store could take the event (`persist: false`), and it is unavailable', {
+  @ApiError(503, 'only the event store could take the event (`persist: false`), and it is unavailable; or, with REDIS_WAIT_REPLICAS, its replicas did not confirm it in time (it may have been stored: retry with the same Idempotency-Key)', {
     retryAfter: true,
     message: 'the event store (Redis) is unavailable: Connection is closed.',
   })
@@ -134,7 +134,7 @@ export class EventsController {
   @ApiBody({ schema: PUBLISH_BATCH_SCHEMA })
   @ApiBodyErrors(MAX_BATCH_BYTES)
   @ApiAcceptedResponse({ type: BatchAccepted, description: 'every event stored: from now on no recipient can miss them' })
-  @ApiError(503, 'a `persist: false` event could not be stored, as the event store is unavailable; the others may have been', {
+  @ApiError(503, 'a `persist: false` event could not be stored, as the event store is unavailable (or, with REDIS_WAIT_REPLICAS, its replicas did not confirm it in time); the others may have been', {
     retryAfter: true,
     message: 'the event store (Redis) is unavailable: Connection is closed.',
   })

@@ -225,13 +225,16 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     for (const streams of [...this.byUser.values()]) for (const connection of [...streams]) connection.suspend();
   }
 
-  suspendedPosition(source: string): string | undefined {
-    let oldest: string | undefined;
+  suspendedPositions(source: string): { oldest: string; newest: string } | undefined {
+    let range: { oldest: string; newest: string } | undefined;
     for (const connection of this.streamsFollowing(source) ?? []) {
       const position = connection.isSuspended ? connection.position(source) : undefined;
-      if (position !== undefined && (oldest === undefined || compareEventIds(position, oldest) < 0)) oldest = position;
+      if (position === undefined) continue;
+      if (!range) range = { oldest: position, newest: position };
+      else if (compareEventIds(position, range.oldest) < 0) range.oldest = position;
+      else if (compareEventIds(position, range.newest) > 0) range.newest = position;
     }
-    return oldest;
+    return range;
   }
 
   resume(source: string, replay: Replay): void {

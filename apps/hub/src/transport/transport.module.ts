@@ -24,14 +24,14 @@ const PORTS = [Transport, StreamCounter, StreamTickets, RateLimitStore];
 
 /**
  * Binds every port to its adapter from the configuration: Redis when
- * REDIS_URL is set (then also the ingress), else in memory. The code above
- * the ports is the same for both.
+ * REDIS_URL or REDIS_SENTINELS is set (then also the ingress), else in
+ * memory. The code above the ports is the same for both.
  */
 @Global()
 @Module({})
 export class TransportModule {
   static forRoot(config: HubConfig): DynamicModule {
-    const providers: Provider[] = config.redisUrl
+    const providers: Provider[] = config.redis
       ? [
           RedisConnections,
           RedisInstances,
@@ -56,7 +56,7 @@ export class TransportModule {
     return {
       module: TransportModule,
       providers,
-      exports: config.redisUrl ? [...PORTS, IngressSource] : PORTS,
+      exports: config.redis ? [...PORTS, IngressSource] : PORTS,
     };
   }
 }

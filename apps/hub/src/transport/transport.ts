@@ -53,8 +53,8 @@ export interface DeliverySink {
   deliver(source: string, message: StreamMessage): void;
   /** The transport lost live events for a while: hold live delivery on every stream until it catches up. */
   suspendAll(): void;
-  /** The oldest position in the source among the suspended streams following it; undefined when none is suspended. */
-  suspendedPosition(source: string): string | undefined;
+  /** The oldest and the newest position in the source among the suspended streams following it; undefined when none is suspended. */
+  suspendedPositions(source: string): { oldest: string; newest: string } | undefined;
   /** What the source's suspended streams missed (or null events: a reset); once all their sources are back, they go live. */
   resume(source: string, replay: Replay): void;
   /** The transport cannot catch the source up: end the streams following it, so the clients reconnect and replay. */

@@ -4,6 +4,7 @@ import { HubConfig } from '../../config/config.js';
 import { PreparedEvent, StreamMessage, streamMessage } from '../../events/stream-message.js';
 import type { Replay } from '../replay.js';
 import { RedisConnections } from './redis.connections.js';
+import { ReplicasBehindError, ReplicaWait } from './redis-replicas.js';
 
 type Entry = [id: string, fields: string[]];
 
@@ -22,23 +23,43 @@ export interface AppendOptions {
  */
 @Injectable()
 export class RedisReplayLog {
+  /** Set when appends wait for replicas (REDIS_WAIT_REPLICAS). */
+  private readonly replicas?: ReplicaWait;
+
   constructor(
     private readonly redis: RedisConnections,
     private readonly config: HubConfig,
-  ) {}
+  ) {
+    if (config.redisWaitReplicas > 0) this.replicas = new ReplicaWait(config.redisWaitReplicas, config.redisWaitTimeoutMs);
+  }
 
   /**
    * Stores and publishes the event in `sources` in one script: a group of
-   * the topology's `scriptGroups` (in a Redis Cluster, one source).
+   * the topology's `scriptGroups` (in a Redis Cluster, one source). When
+   * appends wait for replicas, resolves once they hold it.
    * @returns the number of sources served now: 0 for a duplicate, -1 when
    *   `ack` is given and this consumer no longer owns the entry.
+   * @throws ReplicasBehindError when the replicas do not confirm it in time.
    */
-  append(event: PreparedEvent, sources: readonly string[], options: AppendOptions = {}): Promise<number> {
+  async append(event: PreparedEvent, sources: readonly string[], options: AppendOptions = {}): Promise<number> {
+    if (!this.replicas) return this.appendOnce(event, sources, options);
+    const { appends, keys, topology } = this.redis;
+    const key = keys.log(sources[0]);
+    const node = topology.nodeOf(appends, key);
+    if (!node) throw new Error(`no master is known for ${key} yet`);
+    const mark = this.replicas.mark(node);
+    const served = await this.appendOnce(event, sources, options);
+    // Redirected (a slot moved, a failover): it was stored on another node than the one asked to confirm it.
+    if (topology.nodeOf(appends, key) !== node) throw new ReplicasBehindError(`${key} moved to another master meanwhile`);
+    await this.replicas.confirm(node, mark);
+    return served;
+  }
+
+  private appendOnce(event: PreparedEvent, sources: readonly string[], { ack, dedupe }: AppendOptions): Promise<number> {
     const { keys, topology } = this.redis;
-    const { ack, dedupe } = options;
     const marker = dedupe ? [keys.seen(dedupe.key, topology.oneSlot ? undefined : sources[0])] : [];
     const keyList = [...sources.map((s) => keys.log(s)), ...sources.map((s) => keys.logBytes(s)), ...marker, ...(ack ? [keys.ingress] : [])];
-    return this.redis.scripts.heraldAppend(
+    return this.redis.appendScripts.heraldAppend(
       keyList.length,
       ...keyList,
       sources.length,
@@ -57,22 +78,38 @@ export class RedisReplayLog {
   }
 
   /**
-   * Everything after `afterId` in the source, or a reset when some of it is
-   * gone: the log was trimmed past it, or the id is older than the log itself
-   * (the log expired and began again). `0` (a client that had seen nothing)
-   * replays the whole log unless it was trimmed.
+   * Everything after `afterId` in the source, or a reset when the log cannot
+   * place the id, so what came after it is unknown. The log places an entry
+   * it holds past its trimmed mark, and the mark itself (the last entry it
+   * trimmed, or a fence after a failover: see `fence`). Any other id was
+   * trimmed past or fenced off, is older than the log itself (the log
+   * expired and began again, or Redis lost its data), or is one the log lost
+   * (acknowledged by a master that died before its replica had it). `0` (a
+   * client that had seen nothing) replays the whole log unless it was
+   * trimmed.
    */
   async read(source: string, afterId: string | null): Promise<Replay> {
-    const result = await this.redis.scripts.heraldRead(1, this.redis.keys.log(source), afterId === null ? '' : fullId(afterId));
+    const from = afterId === null ? '' : fullId(afterId);
+    const result = await this.redis.scripts.heraldRead(1, this.redis.keys.log(source), from);
     const isStart = afterId !== null && compareEventIds(afterId, START_ID) === 0;
     if (!result) return { head: START_ID, events: afterId === null || isStart ? [] : null };
-    const [last, deleted, first, entries] = result;
+    const [last, deleted, entries] = result;
     if (afterId === null) return { head: last, events: [] };
     const trimmed = compareEventIds(deleted, START_ID) > 0;
-    const missing = isStart
-      ? trimmed
-      : compareEventIds(afterId, trimmed ? deleted : first) < 0 || compareEventIds(afterId, last) > 0;
-    return { head: last, events: missing ? null : entries.map((entry) => toMessage(entry, source)) };
+    const held = entries[0]?.[0] === from;
+    const sinceTrimmed = compareEventIds(afterId, deleted);
+    const placed = isStart ? !trimmed : sinceTrimmed === 0 ? trimmed : sinceTrimmed > 0 && held;
+    return { head: last, events: placed ? entries.slice(held ? 1 : 0).map((entry) => toMessage(entry, source)) : null };
+  }
+
+  /**
+   * Marks a hole the log cannot tell (see the fence script): `seen` is the
+   * newest id streams here sent from the source. Resolves to whether it did.
+   */
+  async fence(source: string, seen: string): Promise<boolean> {
+    if (compareEventIds(seen, START_ID) === 0) return false;
+    const [ms, seq = '0'] = fullId(seen).split('-');
+    return (await this.redis.scripts.heraldFence(1, this.redis.keys.log(source), fullId(seen), `${ms}-${Number(seq) + 1}`)) === 1;
   }
 }
 

@@ -14,7 +14,8 @@
  * tracks the bytes of type and envelope), dropping the oldest; the newest
  * event is always kept. Optionally skips the whole call when its dedupe
  * marker is already set (a retried publication), and acknowledges an ingress
- * entry in the same step, only if this consumer still owns it.
+ * entry in the same step, only if this consumer still owns it. A retry
+ * renews its marker's window.
  *
  * KEYS: logs[1..n], byte counters[1..n], then the dedupe marker if any, then
  *       the ingress stream if acking.
@@ -28,7 +29,12 @@ if group ~= '' then
   local pending = redis.call('XPENDING', KEYS[#KEYS], group, ARGV[10], ARGV[10], 1, ARGV[9])
   if #pending == 0 then return -1 end
 end
-if ARGV[7] ~= '' and not redis.call('SET', KEYS[2 * n + 1], '1', 'NX', 'PX', ARGV[7]) then return 0 end
+if ARGV[7] ~= '' and not redis.call('SET', KEYS[2 * n + 1], '1', 'NX', 'PX', ARGV[7]) then
+  -- A write all the same: a WAIT that follows on this connection then
+  -- covers the first attempt too, which another connection may have made.
+  redis.call('PEXPIRE', KEYS[2 * n + 1], ARGV[7])
+  return 0
+end
 local maxlen = tonumber(ARGV[2])
 local maxBytes = tonumber(ARGV[11])
 local size = #ARGV[4] + #ARGV[5]
@@ -56,23 +62,60 @@ return n
 `;
 
 /**
- * A user's log position and, if asked, its events after an id, read at one
- * instant: { newest id, newest trimmed id, oldest kept id, entries }.
- * KEYS: the log. ARGV: the id to read after ('' = none).
+ * A user's log position and, if asked, its events from an id on (that id's
+ * own entry included, if the log holds it), read at one instant:
+ * { newest id, newest trimmed id, entries }.
+ * KEYS: the log. ARGV: the id to read from ('' = none).
  */
 export const READ = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last, deleted, first
+local last, deleted
 for i = 1, #info, 2 do
   local name = info[i]
   if name == 'last-generated-id' then last = info[i + 1]
   elseif name == 'max-deleted-entry-id' then deleted = info[i + 1]
-  elseif name == 'first-entry' and info[i + 1] then first = info[i + 1][1]
   end
 end
-if ARGV[1] == '' then return { last, deleted, first or last, {} } end
-return { last, deleted, first or last, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+') }
+if ARGV[1] == '' then return { last, deleted, {} } end
+return { last, deleted, redis.call('XRANGE', KEYS[1], ARGV[1], '+') }
+`;
+
+/**
+ * After a failover: if the log no longer holds `seen`, an id streams here
+ * sent, the master that acknowledged it died before its replica had it, and
+ * any event up to it may be lost, some never sent anywhere. Raises the
+ * log's trimmed mark to `fence` (the id just after `seen`), so that every
+ * reader at or before `seen` gets a reset, clients offline meanwhile
+ * included, and its next ids to at least `fence`, so ids keep increasing
+ * past those sent. Returns 1 when it fenced.
+ * KEYS: the log. ARGV: seen, fence.
+ */
+export const FENCE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) > 0 then return 0 end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function later(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am > bm or (am == bm and as > bs)
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last, deleted
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1]
+  elseif info[i] == 'max-deleted-entry-id' then deleted = info[i + 1]
+  end
+end
+-- Trimmed past it already: every reader before it gets a reset anyway.
+if not later(ARGV[1], deleted) then return 0 end
+local top = ARGV[2]
+if later(last, top) then top = last end
+redis.call('XSETID', KEYS[1], top, 'MAXDELETEDID', ARGV[2])
+return 1
 `;
 
 /**
@@ -165,6 +208,7 @@ return -1
 export const SCRIPTS = {
   heraldAppend: APPEND,
   heraldRead: READ,
+  heraldFence: FENCE,
   heraldAcquireSlot: ACQUIRE,
   heraldReleaseSlot: RELEASE,
   heraldRateHit: HIT,
@@ -174,12 +218,13 @@ export const SCRIPTS = {
 
 type Entry = [id: string, fields: string[]];
 /** What the read script returns: null when the user has no log. */
-export type LogRead = [last: string, deleted: string, first: string, entries: Entry[]] | null;
+export type LogRead = [last: string, deleted: string, entries: Entry[]] | null;
 
 /** The scripts as methods of the command connection. */
 export interface ScriptedCommands {
   heraldAppend(numKeys: number, ...args: (string | number)[]): Promise<number>;
   heraldRead(numKeys: number, ...args: string[]): Promise<LogRead>;
+  heraldFence(numKeys: 1, log: string, seen: string, fence: string): Promise<number>;
   heraldAcquireSlot(numKeys: number, ...args: (string | number)[]): Promise<number>;
   heraldReleaseSlot(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   heraldRateHit(numKeys: 1, key: string, windowMs: number): Promise<[number, number]>;

@@ -1,12 +1,15 @@
 import { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import type { HubConfig, RedisSentinelConfig } from '../../config/config.js';
 
 export type RedisClient = Redis | Cluster;
 
 /**
- * Every difference between a standalone Redis and a Redis Cluster, in one
- * place. A cluster keeps each user's keys and channel in the slot of the
- * user's hash tag, so one script serves one user, and pub/sub is sharded
- * (SPUBLISH/SSUBSCRIBE) so a message only travels to the shard of its slot.
+ * Every difference between a standalone Redis, one reached through Sentinel
+ * and a Redis Cluster, in one place. A cluster keeps each user's keys and
+ * channel in the slot of the user's hash tag, so one script serves one user,
+ * and pub/sub is sharded (SPUBLISH/SSUBSCRIBE) so a message only travels to
+ * the shard of its slot. Through Sentinel, Redis is a standalone one whose
+ * address the sentinels give, again after every failover.
  */
 export interface RedisTopology {
   readonly cluster: boolean;
@@ -20,27 +23,54 @@ export interface RedisTopology {
   readonly subscriptionBack: readonly string[];
   /** Whether one script may touch several sources' keys and the ingress stream together. */
   readonly oneSlot: boolean;
-  connect(urls: string[], options: RedisOptions, clusterOptions: ClusterOptions): RedisClient;
+  /** A connection to the deployment (its addresses are the topology's own). */
+  connect(options: RedisOptions, clusterOptions: ClusterOptions): RedisClient;
   subscribe(subscriber: Redis, channels: string[]): Promise<unknown>;
   unsubscribe(subscriber: Redis, channel: string): Promise<unknown>;
   /** The sources in the groups one script call may serve. */
   scriptGroups(sources: readonly string[]): (readonly string[])[];
+  /** The connection of `client` to the master that serves `key` now; undefined when none is known (yet). */
+  nodeOf(client: RedisClient, key: string): Redis | undefined;
 }
 
-const standalone: RedisTopology = {
+/** One node, plain pub/sub: a standalone Redis, and one reached through Sentinel. */
+const oneNode: Omit<RedisTopology, 'connect'> = {
   cluster: false,
   publishCommand: 'PUBLISH',
   messageEvent: 'message',
   subscriptionLost: ['close'],
   subscriptionBack: ['ready'],
   oneSlot: true,
-  connect: (urls, options) => new Redis(urls[0], options),
   subscribe: (subscriber, channels) => subscriber.subscribe(...channels),
   unsubscribe: (subscriber, channel) => subscriber.unsubscribe(channel),
   scriptGroups: (sources) => [sources],
+  nodeOf: (client) => client as Redis,
 };
 
-const cluster: RedisTopology = {
+const standalone = (url: string): RedisTopology => ({ ...oneNode, connect: (options) => new Redis(url, options) });
+
+/**
+ * Every connection asks the sentinels for the master each time it connects.
+ * A master that dies closes them; one that is demoted alive (a failover the
+ * sentinels decided while it was unreachable, a manual one) would keep them,
+ * subscriptions included, so each also listens for the sentinels'
+ * +switch-master and reconnects then (ioredis' failoverDetector).
+ */
+const sentinel = ({ sentinels, master, sentinelPassword, username, password }: RedisSentinelConfig): RedisTopology => ({
+  ...oneNode,
+  connect: (options) =>
+    new Redis({
+      ...options,
+      sentinels: sentinels.map(({ host, port }) => ({ host, port })),
+      name: master,
+      sentinelPassword,
+      username,
+      password,
+      failoverDetector: true,
+    }),
+});
+
+const cluster = (urls: string[]): RedisTopology => ({
   cluster: true,
   publishCommand: 'SPUBLISH',
   messageEvent: 'smessage',
@@ -48,14 +78,42 @@ const cluster: RedisTopology = {
   subscriptionLost: ['close', '-node', '-subscriber'],
   subscriptionBack: ['ready', 'subscribersReady'],
   oneSlot: false,
-  connect: (urls, options, clusterOptions) =>
-    new Cluster(urls, { redisOptions: options, enableOfflineQueue: false, ...clusterOptions }),
+  connect: (options, clusterOptions) => new Cluster(urls, { redisOptions: options, enableOfflineQueue: false, ...clusterOptions }),
   // Each channel is subscribed on the shard of its slot.
   subscribe: (subscriber, channels) => Promise.all(channels.map((c) => subscriber.ssubscribe(c))),
   unsubscribe: (subscriber, channel) => subscriber.sunsubscribe(channel),
   scriptGroups: (sources) => sources.map((s) => [s]),
-};
+  nodeOf: (client, key) => {
+    const cluster = client as Cluster;
+    const owner = cluster.slots[keySlot(key)]?.[0];
+    const node = cluster.nodes('master').find(({ options }) => `${options.host}:${options.port}` === owner);
+    // The slot's master is gone (a failover): only a command sent there
+    // would have ioredis learn the new one, and none is sent without it.
+    if (!node) cluster.refreshSlotsCache();
+    return node;
+  },
+});
 
-export function redisTopology(isCluster: boolean): RedisTopology {
-  return isCluster ? cluster : standalone;
+/** CRC16/XMODEM, by byte: what Redis Cluster hashes keys with. */
+const CRC16 = Array.from({ length: 256 }, (_, byte) => {
+  let crc = byte << 8;
+  for (let bit = 0; bit < 8; bit++) crc = ((crc << 1) ^ (crc & 0x8000 ? 0x1021 : 0)) & 0xffff;
+  return crc;
+});
+
+/** The cluster slot of a key: of its hash tag (`{…}`, not empty) if it has one. */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  let crc = 0;
+  for (const byte of Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key)) {
+    crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ byte) & 0xff];
+  }
+  return crc % 16384;
+}
+
+export function redisTopology(config: HubConfig): RedisTopology {
+  if (config.redisSentinel) return sentinel(config.redisSentinel);
+  const urls = config.redisUrl!.split(',').map((u) => u.trim());
+  return config.redisCluster ? cluster(urls) : standalone(urls[0]);
 }

@@ -10,8 +10,9 @@ const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);
 
 /**
  * The hub's Redis connections, one per job: commands, subscriptions (a
- * connection in subscriber mode can run nothing else), and blocking ingress
- * reads (which would hold up every command queued behind them).
+ * connection in subscriber mode can run nothing else), blocking ingress
+ * reads (which would hold up every command queued behind them), and, when
+ * appends wait for replicas, appends (their WAIT blocks its connection too).
  */
 @Injectable()
 export class RedisConnections implements OnApplicationShutdown {
@@ -21,20 +22,29 @@ export class RedisConnections implements OnApplicationShutdown {
   readonly commands: RedisClient;
   /** The command connection, with the hub's scripts as methods. */
   readonly scripts: ScriptedCommands;
+  /** Where events are appended: the command connection, or one of their own when they wait for replicas. */
+  readonly appends: RedisClient;
+  /** `appends`, with the hub's scripts as methods. */
+  readonly appendScripts: ScriptedCommands;
   readonly subscriber: RedisClient;
   readonly blocking: RedisClient;
 
   constructor(config: HubConfig) {
     this.keys = new RedisKeys(config.redisPrefix);
-    this.topology = redisTopology(config.redisCluster);
-    const urls = config.redisUrl!.split(',').map((u) => u.trim());
+    this.topology = redisTopology(config);
     // Commands fail at once while Redis is away, rather than queueing: a
     // publisher gets a 503 instead of waiting, and nothing is accepted that
-    // is not stored.
-    const base: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy };
+    // is not stored. A write refused as READONLY means the node was demoted
+    // under a connection (a failover behind a DNS name or a proxy): it
+    // reconnects, to whichever node is master now.
+    const base: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy,
+      reconnectOnError: (err) => err.message.startsWith('READONLY'),
+    };
     const make = (name: string, options: RedisOptions, clusterOptions: ClusterOptions = {}): RedisClient => {
       const client = this.topology.connect(
-        urls,
         { ...base, ...options, connectionName: `herald-${name}` },
         { clusterRetryStrategy: retryStrategy, ...clusterOptions },
       );
@@ -44,13 +54,15 @@ export class RedisConnections implements OnApplicationShutdown {
     // In a cluster, auto-pipelining groups commands by the slot of their first
     // argument, which for a script is its key count: scripts for different
     // shards would share a pipeline, and ioredis refuses it.
-    this.commands = make(
-      'commands',
-      { enableAutoPipelining: true },
-      { enableAutoPipelining: true, autoPipeliningIgnoredCommands: Object.keys(SCRIPTS) },
-    );
-    for (const [name, lua] of Object.entries(SCRIPTS)) this.commands.defineCommand(name, { lua });
+    const scripted = (name: string) => {
+      const client = make(name, { enableAutoPipelining: true }, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: Object.keys(SCRIPTS) });
+      for (const [script, lua] of Object.entries(SCRIPTS)) client.defineCommand(script, { lua });
+      return client;
+    };
+    this.commands = scripted('commands');
     this.scripts = this.commands as unknown as ScriptedCommands;
+    this.appends = config.redisWaitReplicas > 0 ? scripted('appends') : this.commands;
+    this.appendScripts = this.appends as unknown as ScriptedCommands;
     this.subscriber = make('subscriber', { autoResubscribe: false }, { shardedSubscribers: true });
     this.blocking = make('ingress', { maxRetriesPerRequest: 0 });
   }
@@ -71,11 +83,11 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   get ready(): boolean {
-    return this.commands.status === 'ready' && this.subscriber.status === 'ready';
+    return [this.commands, this.subscriber, this.appends].every((client) => client.status === 'ready');
   }
 
   /** Last of all shutdown steps: every module's own destroy hook may still use Redis (releases, unsubscribes). */
   onApplicationShutdown(): void {
-    for (const client of [this.blocking, this.subscriber, this.commands]) client.disconnect();
+    for (const client of new Set([this.blocking, this.subscriber, this.appends, this.commands])) client.disconnect();
   }
 }

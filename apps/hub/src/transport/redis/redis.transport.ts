@@ -10,6 +10,7 @@ import { DeliverySink, PublishOptions, TopicsChange, TopicsChangeAnswer, Transpo
 import { INGRESS_GROUP } from './redis-ingress.source.js';
 import { parsePublished, RedisReplayLog } from './redis-replay-log.js';
 import { RedisConnections } from './redis.connections.js';
+import { ReplicasBehindError } from './redis-replicas.js';
 
 /** How long a dedupe key is remembered: retries come within seconds of a crash. */
 const DEDUPE_WINDOW_MS = 10 * 60_000;
@@ -43,6 +44,9 @@ export class RedisTransport extends Transport implements OnModuleInit {
   private readonly control: string;
   /** Changes forwarded to other instances, by request id, waiting for their answer. */
   private readonly awaiting = new Map<string, (answer: TopicsChangeAnswer) => void>();
+  /** The recovery running, and whether subscriptions came back (again) since it began. */
+  private recovering: Promise<void> | null = null;
+  private recoverAgain = false;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -67,7 +71,7 @@ export class RedisTransport extends Transport implements OnModuleInit {
     // Live events may be lost from the moment a subscription connection drops:
     // hold live delivery at once, and catch up from the log once subscribed again.
     for (const event of topology.subscriptionLost) this.subscriber.on(event, () => this.sink?.suspendAll());
-    for (const event of topology.subscriptionBack) this.subscriber.on(event, () => void this.recover());
+    for (const event of topology.subscriptionBack) this.subscriber.on(event, () => this.recoverSoon());
     void this.subscribe([this.control]);
   }
 
@@ -95,6 +99,12 @@ export class RedisTransport extends Transport implements OnModuleInit {
       await Promise.all(groups.map((group) => this.log.append(event, group, { dedupe })));
       await receipt?.ack();
     } catch (err) {
+      if (err instanceof ReplicasBehindError) {
+        throw new UnavailableError(
+          `the event store (Redis) could not confirm the event on its replicas: ${err.message}; it may have been stored, so retry with the same Idempotency-Key`,
+          1,
+        );
+      }
       throw new UnavailableError(`the event store (Redis) is unavailable: ${(err as Error).message}`, 1);
     }
   }
@@ -190,6 +200,24 @@ export class RedisTransport extends Transport implements OnModuleInit {
   }
 
   /**
+   * One recovery at a time: in a failover a cluster's subscribers come back
+   * many times over within a second, and one more pass after the running one
+   * serves them all.
+   */
+  private recoverSoon(): void {
+    if (this.recovering) {
+      this.recoverAgain = true;
+      return;
+    }
+    this.recovering = this.recover().finally(() => {
+      this.recovering = null;
+      if (!this.recoverAgain) return;
+      this.recoverAgain = false;
+      this.recoverSoon();
+    });
+  }
+
+  /**
    * After a subscription connection is back: subscribe again to every
    * watched source's channel (confirmed), then give each source's suspended
    * streams what they missed, from the log. Streams stay open throughout.
@@ -207,9 +235,16 @@ export class RedisTransport extends Transport implements OnModuleInit {
     // read on: catching up now would fail and end streams that can be kept.
     await this.commandsReady();
     let caughtUp = 0;
+    let fenced = 0;
     for (let i = 0; i < sources.length; i += RECOVERY_BATCH) {
-      const counts = await Promise.all(sources.slice(i, i + RECOVERY_BATCH).map((s) => this.catchUp(s)));
-      caughtUp += counts.reduce((a, b) => a + b, 0);
+      const results = await Promise.all(sources.slice(i, i + RECOVERY_BATCH).map((s) => this.catchUp(s)));
+      for (const result of results) {
+        caughtUp += result.delivered;
+        if (result.fenced) fenced++;
+      }
+    }
+    if (fenced > 0) {
+      this.logger.warn(`${fenced} source(s) lost events their streams had (a failover to a replica behind its master); those streams got a reset`);
     }
     if (caughtUp > 0 || sources.length > 0) {
       this.logger.log(`resubscribed ${sources.length} source(s); delivered ${caughtUp} event(s) missed meanwhile`);
@@ -222,17 +257,25 @@ export class RedisTransport extends Transport implements OnModuleInit {
     return new Promise((resolve) => commands.once('ready', () => resolve()));
   }
 
-  private async catchUp(source: string): Promise<number> {
-    const position = this.sink?.suspendedPosition(source);
-    if (position === undefined) return 0;
+  /**
+   * Reads what the source's suspended streams missed, from the oldest
+   * position on. If the log lost the newest one (a failover that lost
+   * acknowledged events), it is fenced first, so that the streams, and any
+   * client that reconnects from before the loss, get a reset rather than a
+   * silent gap.
+   */
+  private async catchUp(source: string): Promise<{ delivered: number; fenced: boolean }> {
+    const positions = this.sink?.suspendedPositions(source);
+    if (positions === undefined) return { delivered: 0, fenced: false };
     try {
-      const replay = await this.log.read(source, position);
+      const fenced = await this.log.fence(source, positions.newest);
+      const replay = await this.log.read(source, positions.oldest);
       this.sink!.resume(source, replay);
-      return replay.events?.length ?? 0;
+      return { delivered: replay.events?.length ?? 0, fenced };
     } catch (err) {
       this.logger.warn(`catching up ${source} failed (${(err as Error).message}); ending its streams to replay`);
       this.sink!.endStreams(source);
-      return 0;
+      return { delivered: 0, fenced: false };
     }
   }
 }
