@@ -47,7 +47,7 @@ const started = (async () => {
   // retransmit. The kernel caps it at net.core.somaxconn. Node reads a number
   // after the port as the backlog; Nest passes it through.
   await app.listen(config.port, LISTEN_BACKLOG as unknown as string);
-  logger.log(`listening on http://localhost:${config.port} (${config.redisUrl ? 'Redis' : 'embedded, in-process'} fan-out)`);
+  logger.log(`listening on http://localhost:${config.port} (${config.redis ? 'Redis' : 'embedded, in-process'} fan-out)`);
   if (secretNote) logger.warn(secretNote);
   return app;
 })();
