@@ -1,4 +1,4 @@
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
 import { isDatabaseUnavailable } from './database-unavailable.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
@@ -9,6 +9,7 @@ describe('isDatabaseUnavailable', () => {
     ['a server shut down by its operator, wrapped by TypeORM', new QueryFailedError('SELECT 1', [], withCode('terminating connection due to administrator command', '57P01'))],
     ['a server still starting', withCode('the database system is starting up', '57P03')],
     ['a connection that broke mid-query', new Error('Connection terminated unexpectedly')],
+    ['a query in a transaction whose connection broke (the chaos run saw it during a crash)', new QueryRunnerAlreadyReleasedError()],
     ['a cause further down', new Error('could not store', { cause: withCode('read ECONNRESET', 'ECONNRESET') })],
   ])('holds for %s', (_, err) => expect(isDatabaseUnavailable(err)).toBe(true));
 

@@ -10,6 +10,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     const { code, message } = cause as Error & { code?: unknown };
     if (typeof code === 'string' && (NETWORK_CODES.has(code) || isUnavailableState(code))) return true;
     if (DISCONNECT_MESSAGES.some((text) => message.includes(text))) return true;
+    // TypeORM releases a transaction's query runner when its connection breaks; the query after that fails so.
+    if ((cause as Error).name === 'QueryRunnerAlreadyReleasedError') return true;
     // TypeORM wraps the driver's error in QueryFailedError.driverError.
     cause = (cause as { driverError?: unknown }).driverError ?? cause.cause;
   }
