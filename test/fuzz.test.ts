@@ -240,7 +240,9 @@ describe('fuzzed ingress entries', () => {
       RUNS,
     );
     const deliverable = entries.filter(([name, json]) => name === 'envelope' && isValidEnvelope(json));
-    expect(deliverable.length).toBeGreaterThan(entries.length / 10); // both outcomes occur, in numbers
+    // Both outcomes occur, in numbers: about 18 % are deliverable (27 of 150, give or
+    // take 5); a tenth failed once in a few hundred runs (15 of 150), a twentieth never should.
+    expect(deliverable.length).toBeGreaterThan(entries.length / 20);
     const target$ = await openSpecStream(`${hub.url}/v1/stream?access_token=${hub.userToken(target)}`);
     const other$ = await openSpecStream(`${hub.url}/v1/stream?access_token=${hub.userToken(bystander)}`);
     await waitFor('both ready', () => target$.frames.length === 1 && other$.frames.length === 1);
