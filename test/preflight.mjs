@@ -32,19 +32,8 @@ if (stillMissing.length > 0) process.exit(1);
 
 // PostgreSQL: the tests create (and drop) a database each on this server.
 const pgUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const { default: pg } = await import('pg');
-const pgAnswers = async () => {
-  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-};
+const { postgresAnswers } = await import('../chaos/lib/postgres.mjs');
+const pgAnswers = () => postgresAnswers(pgUrl, 3000);
 if (!(await pgAnswers()) && isRoot && has('apt-get') && !process.env.TEST_POSTGRES_URL) {
   if (!has('pg_ctlcluster')) {
     console.log('preflight: installing postgresql (Debian package) for the PostgreSQL tests');

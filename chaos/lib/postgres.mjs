@@ -11,6 +11,20 @@ import pg from 'pg';
 import { exited, isRunning, spawnTracked, stopChild } from './procs.mjs';
 import { waitFor } from './util.mjs';
 
+/** Whether the PostgreSQL at `url` accepts a connection and answers `SELECT 1` (also npm test's preflight). */
+export async function postgresAnswers(url, timeoutMs) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 function binDir() {
   for (const dir of (process.env.PATH ?? '').split(':')) {
     if (dir && existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres'))) return dir;
@@ -99,17 +113,8 @@ export class PostgresServer {
     });
   }
 
-  async answers() {
-    const client = new pg.Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 1000 });
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+  answers() {
+    return postgresAnswers(this.adminUrl, 1000);
   }
 
   /** mode `fast` (SIGINT) or `immediate` (SIGQUIT: a crash, recovered from the WAL at the next start). */
