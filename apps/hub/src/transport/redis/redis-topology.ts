@@ -1,4 +1,4 @@
-import { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { Cluster, ClusterOptions, Command, Redis, RedisOptions } from 'ioredis';
 import type { HubConfig, RedisSentinelConfig } from '../../config/config.js';
 
 export type RedisClient = Redis | Cluster;
@@ -94,22 +94,12 @@ const cluster = (urls: string[]): RedisTopology => ({
   },
 });
 
-/** CRC16/XMODEM, by byte: what Redis Cluster hashes keys with. */
-const CRC16 = Array.from({ length: 256 }, (_, byte) => {
-  let crc = byte << 8;
-  for (let bit = 0; bit < 8; bit++) crc = ((crc << 1) ^ (crc & 0x8000 ? 0x1021 : 0)) & 0xffff;
-  return crc;
-});
-
-/** The cluster slot of a key: of its hash tag (`{…}`, not empty) if it has one. */
+/**
+ * The cluster slot of a key (of its hash tag, `{…}`, if it has one), as
+ * ioredis routes a command on it: its own calculation, not a second copy.
+ */
 export function keySlot(key: string): number {
-  const open = key.indexOf('{');
-  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
-  let crc = 0;
-  for (const byte of Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key)) {
-    crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ byte) & 0xff];
-  }
-  return crc % 16384;
+  return new Command('exists', [key]).getSlot();
 }
 
 export function redisTopology(config: HubConfig): RedisTopology {
