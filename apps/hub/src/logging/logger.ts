@@ -97,20 +97,22 @@ function logRequest(base: PinoLogger, req: IncomingMessage, res: ServerResponse,
   const level = QUIET_PATHS.test(url) ? 'debug' : res.statusCode >= 500 ? 'error' : 'info';
   if (!base.isLevelEnabled(level)) return;
   const { method = '', headers, socket } = req;
+  const request = serializeRequest({ method, url, headers, remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort });
   base[level](
     {
       context: 'HTTP',
       reqId,
-      req: serializeRequest({ method, url, headers, remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort }),
+      req: request,
       res: serializeResponse({ statusCode: res.statusCode, headers: res.getHeaders() }),
       responseTime,
     },
-    requestLine(req, res, responseTime),
+    requestLine(request, res, responseTime),
   );
 }
 
-function requestLine(req: IncomingMessage, res: ServerResponse, responseTime: number): string {
-  const line = `${req.method} ${redactUrl(originalUrl(req))} ${res.statusCode} ${responseTime}ms`;
+/** @param request as serialized: its URL already redacted. */
+function requestLine({ method, url }: SerializedRequest, res: ServerResponse, responseTime: number): string {
+  const line = `${method} ${url} ${res.statusCode} ${responseTime}ms`;
   return res.writableEnded ? line : `${line} (closed by the client)`;
 }
 
