@@ -108,8 +108,9 @@ export class RedisReplayLog {
    */
   async fence(source: string, seen: string): Promise<boolean> {
     if (compareEventIds(seen, START_ID) === 0) return false;
-    const [ms, seq = '0'] = fullId(seen).split('-');
-    return (await this.redis.scripts.heraldFence(1, this.redis.keys.log(source), fullId(seen), `${ms}-${Number(seq) + 1}`)) === 1;
+    const id = fullId(seen);
+    const [ms, seq] = id.split('-');
+    return (await this.redis.scripts.heraldFence(1, this.redis.keys.log(source), id, `${ms}-${Number(seq) + 1}`)) === 1;
   }
 }
 
