@@ -15,6 +15,7 @@ import { jsonBody } from './requests/json-body.js';
 import { HubModule } from './hub.module.js';
 import { createLogging, REQUEST_ID_HEADER } from './logging/logger.js';
 import { mountOpenApi } from './openapi/openapi.js';
+import { useLeanSseResponses } from './stream/sse-response.js';
 
 /** The demo page (GET /): plain files, copied next to the build by `npm run build`. */
 const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -32,6 +33,7 @@ export interface HubOptions {
 /** The hub, configured but not listening: used by main.ts and by the tests alike. */
 export async function createHub(config: HubConfig, options: HubOptions = {}): Promise<NestExpressApplication> {
   const logging = createLogging(config, { logger: options.logger, destination: options.logDestination });
+  useLeanSseResponses();
   const app = await NestFactory.create<NestExpressApplication>(HubModule.forRoot(config), {
     bodyParser: false,
     logger: logging.nest,

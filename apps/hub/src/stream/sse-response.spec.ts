@@ -1,0 +1,172 @@
+import { type MessageEvent, SSE_ABORT_CONTROLLER } from '@nestjs/common';
+import { RouterResponseController } from '@nestjs/core/router/router-response-controller.js';
+import { createServer, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Observable, of, Subject } from 'rxjs';
+import { useLeanSseResponses } from './sse-response.js';
+
+type Handler = (request: IncomingMessage & { [SSE_ABORT_CONTROLLER]?: AbortController }, response: ServerResponse) => void;
+
+/** A real HTTP server whose one route hands its response to the @Sse() writer, as Nest's router does (signal first). */
+async function serve(handler: Handler): Promise<{ url: string; server: Server }> {
+  const server = createServer((request: Parameters<Handler>[0], response) => {
+    request[SSE_ABORT_CONTROLLER] = new AbortController();
+    handler(request, response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
+}
+
+describe('the @Sse() response writer', () => {
+  const controller = new RouterResponseController({} as never);
+  let server: Server | undefined;
+  let url = '';
+  beforeAll(() => useLeanSseResponses());
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    server = undefined;
+  });
+
+  function sse(result: unknown, request: IncomingMessage, response: ServerResponse, maxPendingDataLength?: number): Promise<void> {
+    return controller.sse(result as Observable<MessageEvent>, response, request, { maxPendingDataLength });
+  }
+
+  it('writes the SSE headers with the first frame, the frames as they come, and ends with the Observable', async () => {
+    const frames = new Subject<MessageEvent>();
+    ({ server, url } = await serve((request, response) => {
+      response.setHeader('x-request-id', 'r1');
+      void sse(frames, request, response);
+    }));
+    const answer = fetch(url);
+    await sleep(50);
+    frames.next({ id: '1', type: 'ready', retry: 3000, data: '{}' });
+    frames.next({ comment: 'ping' } as MessageEvent);
+    frames.complete();
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    expect(response.headers.get('cache-control')).toContain('no-cache');
+    expect(response.headers.get('x-accel-buffering')).toBe('no');
+    expect(response.headers.get('x-request-id')).toBe('r1');
+    expect(await response.text()).toBe('event: ready\nid: 1\nretry: 3000\ndata: {}\n\n: ping\n\n');
+  });
+
+  it('lets a handler that fails before its Observable exists answer through the exception filters', async () => {
+    let signal: AbortSignal | undefined;
+    ({ server, url } = await serve((request, response) => {
+      sse(Promise.reject(new Error('refused')), request, response).catch((err: Error) => {
+        signal = request[SSE_ABORT_CONTROLLER]!.signal;
+        response.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ message: err.message }));
+      });
+    }));
+    const response = await fetch(url);
+    expect(response.status).toBe(403);
+    expect(await response.json()).toEqual({ message: 'refused' });
+    expect(signal?.aborted).toBe(true);
+  });
+
+  it('answers a handler that returns something else than an Observable with an error', async () => {
+    let failure: unknown;
+    ({ server, url } = await serve((request, response) => {
+      sse(Promise.resolve('text'), request, response).catch((err: unknown) => {
+        failure = err;
+        response.writeHead(500).end();
+      });
+    }));
+    expect((await fetch(url)).status).toBe(500);
+    expect(String(failure)).toContain('must return an Observable');
+  });
+
+  it('unsubscribes the producer and aborts the signal when the client leaves', async () => {
+    let unsubscribed = false;
+    let signal: AbortSignal | undefined;
+    const producer = new Observable<MessageEvent>((subscriber) => {
+      subscriber.next({ id: '1', data: 'x' });
+      return () => (unsubscribed = true);
+    });
+    ({ server, url } = await serve((request, response) => {
+      signal = request[SSE_ABORT_CONTROLLER]?.signal;
+      void sse(producer, request, response);
+    }));
+    const client = new AbortController();
+    const response = await fetch(url, { signal: client.signal });
+    await response.body!.getReader().read();
+    client.abort();
+    await waitUntil(() => unsubscribed);
+    expect(signal?.aborted).toBe(true);
+  });
+
+  it('never subscribes to the Observable of a client that left while the handler was setting up', async () => {
+    let subscribed = false;
+    let signal: AbortSignal | undefined;
+    let setUp: (producer: Observable<MessageEvent>) => void = () => undefined;
+    ({ server, url } = await serve((request, response) => {
+      signal = request[SSE_ABORT_CONTROLLER]?.signal;
+      void sse(new Promise((resolve) => (setUp = resolve)), request, response);
+    }));
+    const client = new AbortController();
+    fetch(url, { signal: client.signal }).catch(() => undefined);
+    await waitUntil(() => signal !== undefined);
+    client.abort();
+    await waitUntil(() => signal!.aborted);
+    setUp(new Observable(() => void (subscribed = true)));
+    await sleep(20);
+    expect(subscribed).toBe(false);
+  });
+
+  it('answers HEAD with the headers alone, without subscribing', async () => {
+    let subscribed = false;
+    ({ server, url } = await serve((request, response) => void sse(new Observable(() => void (subscribed = true)), request, response)));
+    const response = await fetch(url, { method: 'HEAD' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    expect(subscribed).toBe(false);
+  });
+
+  it('drops a client that does not read once more than maxPendingDataLength waits for it', async () => {
+    let unsubscribed = false;
+    const pad = 'x'.repeat(64 * 1024);
+    const producer = new Observable<MessageEvent>((subscriber) => {
+      const timer = setInterval(() => subscriber.next({ id: '1', data: pad }), 1);
+      return () => {
+        clearInterval(timer);
+        unsubscribed = true;
+      };
+    });
+    ({ server, url } = await serve((request, response) => void sse(producer, request, response, 256 * 1024)));
+    const { port } = new URL(url);
+    // A client that sends its request and never reads: the kernel's buffers fill, then the response's.
+    const stalled = httpRequest({ port: Number(port), host: '127.0.0.1', path: '/' });
+    stalled.on('response', (response) => response.pause());
+    stalled.on('error', () => undefined);
+    stalled.end();
+    await waitUntil(() => unsubscribed, 10_000);
+    stalled.destroy();
+  });
+
+  it('sends the headers with the first frame, so a producer that ends without one answers an empty stream', async () => {
+    const frames = new Subject<MessageEvent>();
+    ({ server, url } = await serve((request, response) => void sse(frames, request, response)));
+    const answer = fetch(url);
+    await sleep(30);
+    frames.complete();
+    const response = await answer;
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    expect(await response.text()).toBe('');
+  });
+
+  it('serves an Observable that emits and completes at once', async () => {
+    ({ server, url } = await serve((request, response) => void sse(of({ id: '1', data: 'x' }), request, response)));
+    expect(await (await fetch(url)).text()).toBe('id: 1\ndata: x\n\n');
+  });
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(5);
+  }
+}

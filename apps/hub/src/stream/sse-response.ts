@@ -1,0 +1,144 @@
+import { Logger, type MessageEvent, SSE_ABORT_CONTROLLER } from '@nestjs/common';
+import { RouterResponseController } from '@nestjs/core/router/router-response-controller.js';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { isObservable, type Observable, type Observer, type Subscription } from 'rxjs';
+import { sseFrame } from './sse-frame.js';
+
+/** Lower case, as Fastify keeps header names, so that one set by the app is replaced, not sent twice. */
+const SSE_HEADERS: OutgoingHttpHeaders = Object.freeze({
+  'content-type': 'text/event-stream',
+  'cache-control': 'private, no-cache, no-store, must-revalidate, max-age=0, no-transform',
+  // nginx passes the stream on as it comes instead of in lumps.
+  'x-accel-buffering': 'no',
+});
+
+interface SseOptions {
+  additionalHeaders?: () => OutgoingHttpHeaders | undefined;
+  statusCode?: () => number | undefined;
+  /** Characters that may wait for a client that does not read before it is dropped; 0: no limit. */
+  maxPendingDataLength?: number;
+}
+
+type SseRequest = IncomingMessage & { [SSE_ABORT_CONTROLLER]?: AbortController };
+
+/**
+ * Writes what an `@Sse()` handler's Observable emits to its response, in
+ * place of Nest's own writer, which an instance pays for with every open
+ * stream: an rxjs chain of four operators, a `Transform` stream piped into
+ * the response, a 5 s timer, and the router's async frames suspended until
+ * the stream ends, about 10 KB of heap per idle stream and, per frame, a
+ * Promise and a pass through the `Transform`. Here a stream is one object
+ * and its subscription; a frame is formatted and written to the response.
+ * The route's contract is Nest's: errors before the Observable exists go
+ * to the exception filters, `@SseSignal()` aborts when the stream ends, and
+ * a client that lets more than `maxPendingDataLength` wait is dropped.
+ */
+class SseResponse implements Observer<MessageEvent> {
+  static readonly log = new Logger('SseResponse');
+  private subscription: Subscription | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly request: SseRequest,
+    private readonly options: SseOptions,
+  ) {
+    response.on('close', () => this.close());
+    if (request.socket.destroyed) this.close();
+  }
+
+  /** Whether the client left before the handler's Observable came: it is then never subscribed. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  subscribe(producer: Observable<MessageEvent>): void {
+    const { socket, method } = this.request;
+    // Each frame leaves as it is written, and neither side's idle timer ends a quiet stream.
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true);
+    socket.setTimeout(0);
+    if (method === 'HEAD') return this.complete();
+    this.subscription = producer.subscribe(this);
+    if (this.closed) this.subscription.unsubscribe();
+  }
+
+  next(message: MessageEvent): void {
+    if (this.closed) return;
+    if (!this.response.headersSent) this.writeHead();
+    this.response.write(sseFrame(message));
+    const limit = this.options.maxPendingDataLength;
+    if (limit && this.response.writableLength > limit) {
+      SseResponse.log.warn(`The client is not reading its events: ${this.response.writableLength} bytes wait for it, over ${limit}; dropped`);
+      this.response.destroy();
+      this.close();
+    }
+  }
+
+  error(err: unknown): void {
+    // The route handler has returned: no exception filter can answer any more.
+    SseResponse.log.error(err);
+    this.response.destroy();
+    this.close();
+  }
+
+  complete(): void {
+    if (this.closed) return;
+    if (!this.response.headersSent) this.writeHead();
+    this.response.end();
+    this.close();
+  }
+
+  /** The stream is over, however it ended: the handler's signal aborts, the producer is unsubscribed. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.request[SSE_ABORT_CONTROLLER]?.abort();
+    this.subscription?.unsubscribe();
+  }
+
+  private writeHead(): void {
+    const { additionalHeaders, statusCode } = this.options;
+    this.response.writeHead(statusCode?.() ?? this.response.statusCode, { ...additionalHeaders?.(), ...SSE_HEADERS });
+  }
+}
+
+async function sse(
+  this: RouterResponseController,
+  result: Observable<MessageEvent> | Promise<Observable<MessageEvent>>,
+  response: ServerResponse,
+  request: SseRequest,
+  options: SseOptions = {},
+): Promise<void> {
+  request[SSE_ABORT_CONTROLLER] ??= new AbortController();
+  if (response.writableEnded) {
+    // Answered already (by an interceptor, say): nothing to stream to.
+    request[SSE_ABORT_CONTROLLER].abort();
+    Promise.resolve(result).catch((err: unknown) => SseResponse.log.error(err));
+    return;
+  }
+  const stream = new SseResponse(response, request, options);
+  let producer: unknown;
+  try {
+    producer = await result;
+  } catch (err) {
+    stream.close();
+    throw err;
+  }
+  if (stream.isClosed) return;
+  if (!isObservable(producer)) {
+    stream.close();
+    throw new TypeError('an @Sse() route handler must return an Observable');
+  }
+  stream.subscribe(producer as Observable<MessageEvent>);
+}
+
+/**
+ * Makes every `@Sse()` route of this process write through SseResponse.
+ * Nest creates its response writer inside its router, where no provider or
+ * option reaches, so its method is replaced; stream.test.ts and
+ * sse-response.spec.ts hold the contract it keeps.
+ */
+export function useLeanSseResponses(): void {
+  RouterResponseController.prototype.sse = sse as RouterResponseController['sse'];
+}
