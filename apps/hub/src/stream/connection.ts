@@ -30,8 +30,8 @@ type Held = readonly [source: string, message: StreamMessage];
 /**
  * One open stream. Kept small on purpose, as an instance holds many of them:
  * the user, its deadlines, where it is in each source it follows, the Nest
- * subscriber the frames go to, and the response (to close its connection
- * when the hub ends it). A stream that follows only its user has that
+ * subscriber the frames go to, and the response (its socket is corked while
+ * `ready` and the replay are written). A stream that follows only its user has that
  * user's event ids as its ids, and sends each message object as is; one
  * that follows topics sends each event under its composite id.
  */
@@ -112,8 +112,8 @@ export class Connection {
     if (this.closed || !this.subscriber) return;
     if (this.state === 'abandoned') return this.end();
     for (const { source, afterId, replay } of replays) this.setPosition(source, afterId ?? replay.head);
-    // Nest writes the headers on the first frame, alone; corked, they leave with
-    // `ready` and the replay in one write (one syscall, one packet) instead of two.
+    // Corked, the headers, `ready` and the replay leave in one write (one
+    // syscall, one packet) instead of one per frame.
     const socket = this.response?.socket;
     socket?.cork();
     try {
@@ -220,16 +220,13 @@ export class Connection {
   }
 
   /**
-   * Ends the stream; the client reconnects and replays. Its connection is
-   * closed too, once the end is written: a reconnect on a fresh connection
-   * goes wherever a load balancer sends it (another instance, when this one
-   * drains or when streams are rebalanced), even a balancer that routes
-   * whole connections.
+   * Ends the stream; the client reconnects and replays. Its connection
+   * closes with it (a stream's body runs until the connection closes,
+   * sse-response.ts), so a reconnect on a fresh connection goes wherever a
+   * load balancer sends it (another instance, when this one drains or when
+   * streams are rebalanced), even a balancer that routes whole connections.
    */
   end(): void {
-    // Taken now: a finished response no longer holds its socket.
-    const socket = this.response?.socket;
-    if (socket) this.response!.once('finish', () => socket.end());
     this.subscriber?.complete();
   }
 

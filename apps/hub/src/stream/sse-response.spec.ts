@@ -50,6 +50,9 @@ describe('the @Sse() response writer', () => {
     expect(response.headers.get('cache-control')).toContain('no-cache');
     expect(response.headers.get('x-accel-buffering')).toBe('no');
     expect(response.headers.get('x-request-id')).toBe('r1');
+    // Delimited by the connection's end: no chunk framing around each frame.
+    expect(response.headers.get('connection')).toBe('close');
+    expect(response.headers.get('transfer-encoding')).toBeNull();
     expect(await response.text()).toBe('event: ready\nid: 1\nretry: 3000\ndata: {}\n\n: ping\n\n');
   });
 

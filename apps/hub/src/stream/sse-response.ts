@@ -21,6 +21,9 @@ interface SseOptions {
 
 type SseRequest = IncomingMessage & { [SSE_ABORT_CONTROLLER]?: AbortController };
 
+/** One reason for every stream: `abort()` without one builds a DOMException, stack trace and all, per stream. */
+const STREAM_ENDED = new DOMException('the stream ended', 'AbortError');
+
 /**
  * Writes what an `@Sse()` handler's Observable emits to its response, in
  * place of Nest's own writer, which an instance pays for with every open
@@ -37,12 +40,17 @@ class SseResponse implements Observer<MessageEvent> {
   static readonly log = new Logger('SseResponse');
   private subscription: Subscription | null = null;
   private closed = false;
+  /** Nest's closures that read the status and the headers set before the stream; let go once the head is written. */
+  private head: SseOptions | null;
+  private readonly maxPending: number;
 
   constructor(
     private readonly response: ServerResponse,
     private readonly request: SseRequest,
-    private readonly options: SseOptions,
+    options: SseOptions,
   ) {
+    this.head = options;
+    this.maxPending = options.maxPendingDataLength ?? 0;
     response.on('close', () => this.close());
     if (request.socket.destroyed) this.close();
   }
@@ -67,7 +75,7 @@ class SseResponse implements Observer<MessageEvent> {
     if (this.closed) return;
     if (!this.response.headersSent) this.writeHead();
     this.response.write(sseFrame(message));
-    const limit = this.options.maxPendingDataLength;
+    const limit = this.maxPending;
     if (limit && this.response.writableLength > limit) {
       SseResponse.log.warn(`The client is not reading its events: ${this.response.writableLength} bytes wait for it, over ${limit}; dropped`);
       this.response.destroy();
@@ -93,12 +101,20 @@ class SseResponse implements Observer<MessageEvent> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.request[SSE_ABORT_CONTROLLER]?.abort();
+    this.request[SSE_ABORT_CONTROLLER]?.abort(STREAM_ENDED);
     this.subscription?.unsubscribe();
   }
 
+  /**
+   * The body runs until the connection closes, without chunked framing: each
+   * frame is then one write of its own bytes, not four (size, CRLF, frame,
+   * CRLF). The connection serves no other request after a stream anyway: the
+   * hub closes it when it ends one, and so does a client that leaves.
+   */
   private writeHead(): void {
-    const { additionalHeaders, statusCode } = this.options;
+    const { additionalHeaders, statusCode } = this.head ?? {};
+    this.head = null;
+    this.response.useChunkedEncodingByDefault = false;
     this.response.writeHead(statusCode?.() ?? this.response.statusCode, { ...additionalHeaders?.(), ...SSE_HEADERS });
   }
 }
