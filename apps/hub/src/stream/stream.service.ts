@@ -51,7 +51,9 @@ export class StreamService {
       this.registry.remove(connection);
       return EMPTY;
     }
-    signal.addEventListener('abort', () => this.registry.remove(connection), { once: true });
+    // Bound, not a closure: a closure here would keep this whole call's scope for the stream's life.
+    const remove = this.registry.remove.bind(this.registry, connection);
+    signal.addEventListener('abort', remove, { once: true });
     const readyData = JSON.stringify({ userId, connectionId: id, topics: request.topics });
     const { after } = request;
     // A topic the client's id has no position for (new to it) starts at its head.
@@ -70,7 +72,7 @@ export class StreamService {
           subscriber.complete();
         },
       );
-      return () => this.registry.remove(connection);
+      return remove;
     });
   }
 
