@@ -56,6 +56,18 @@ describe('the @Sse() response writer', () => {
     expect(await response.text()).toBe('event: ready\nid: 1\nretry: 3000\ndata: {}\n\n: ping\n\n');
   });
 
+  it("adds the headers an adapter kept apart from the response (Fastify's reply), the SSE ones winning", async () => {
+    ({ server, url } = await serve((request, response) => {
+      void controller.sse(of({ id: '1', data: 'x' }), response, request, {
+        additionalHeaders: () => ({ 'x-kept-apart': 'yes', 'content-type': 'text/plain' }),
+      });
+    }));
+    const response = await fetch(url);
+    expect(response.headers.get('x-kept-apart')).toBe('yes');
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    expect(await response.text()).toBe('id: 1\ndata: x\n\n');
+  });
+
   it('lets a handler that fails before its Observable exists answer through the exception filters', async () => {
     let signal: AbortSignal | undefined;
     ({ server, url } = await serve((request, response) => {

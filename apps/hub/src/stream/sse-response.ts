@@ -15,7 +15,7 @@ const SSE_HEADERS: OutgoingHttpHeaders = Object.freeze({
 interface SseOptions {
   additionalHeaders?: () => OutgoingHttpHeaders | undefined;
   statusCode?: () => number | undefined;
-  /** Characters that may wait for a client that does not read before it is dropped; 0: no limit. */
+  /** Bytes that may wait in the hub for a client that does not read before it is dropped; 0: no limit. */
   maxPendingDataLength?: number;
 }
 
@@ -114,8 +114,12 @@ class SseResponse implements Observer<MessageEvent> {
   private writeHead(): void {
     const { additionalHeaders, statusCode } = this.head ?? {};
     this.head = null;
-    this.response.useChunkedEncodingByDefault = false;
-    this.response.writeHead(statusCode?.() ?? this.response.statusCode, { ...additionalHeaders?.(), ...SSE_HEADERS });
+    const { response } = this;
+    // Headers an adapter keeps apart from the response (Fastify's reply) join those set on it.
+    const extra = additionalHeaders?.();
+    for (const name in extra) if (!response.hasHeader(name)) response.setHeader(name, extra[name]!);
+    response.useChunkedEncodingByDefault = false;
+    response.writeHead(statusCode?.() ?? response.statusCode, SSE_HEADERS);
   }
 }
 

@@ -17,7 +17,7 @@ import { StreamService } from './stream.service.js';
 import { STREAM_MODELS, STREAM_RESPONSE, StreamTopics, TOPICS_CHANGE_SCHEMA } from './stream.dto.js';
 
 /**
- * Characters of events that may wait for a client that does not read before
+ * Bytes of events that may wait in the hub for a client that does not read before
  * its stream is dropped; it then reconnects and replays from the log.
  */
 export const MAX_PENDING_DATA_LENGTH = 1024 * 1024;
