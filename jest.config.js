@@ -15,10 +15,22 @@ const swc = [
   },
 ];
 
+/**
+ * content-disposition (of @fastify/static, which serves the demo page and
+ * Swagger UI's files) is an ES module that a CommonJS module requires: Node
+ * does that, Jest's module loader only on Node 24.9 and later. So Jest gets
+ * it as CommonJS.
+ */
+const esmRequiredByCommonJs = 'content-disposition';
+
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  transform: { '^.+\\.ts$': swc },
+  transform: {
+    '^.+\\.ts$': swc,
+    [`/node_modules/(.+/)?${esmRequiredByCommonJs}/.+\\.js$`]: ['@swc/jest', { module: { type: 'commonjs' } }],
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(.+/)?${esmRequiredByCommonJs}/)`],
   moduleNameMapper: {
     '^#herald/(.*)$': '<rootDir>/libs/$1.ts',
     '^@herald/publisher$': '<rootDir>/libs/publisher/index.ts',

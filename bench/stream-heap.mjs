@@ -6,7 +6,7 @@
 //   - a snapshot run: heap snapshots at SMALL and LARGE streams, parsed here,
 //     and (LARGE − SMALL) / (LARGE − SMALL streams) = bytes per stream, per
 //     constructor, per owner and per origin (Node http/net, streams, Nest, rxjs,
-//     pino, express, Herald, ...).
+//     pino, Fastify, Herald, ...).
 // It writes bench/results/stream-heap.md.
 //
 //   npm run build && node bench/stream-heap.mjs [--small 1000] [--large 10000]
@@ -486,7 +486,7 @@ const ORIGINS = [
   ['Nest (@Sse pipeline and router)', /\(\) @nestjs\/|^(SseStream|RouterResponseController)$/],
   ['rxjs', /\(\) rxjs\/|^(Subscriber|SafeSubscriber|OperatorSubscriber|Subscription|Observable|ConsumerObserver|Subject)$/],
   ['pino / pino-http', /\(\) (pino|pino-http|pino-std-serializers|sonic-boom|thread-stream|fast-redact|quick-format-unescaped|on-exit-leak-free)\/|^Pino$/],
-  ['express / router', /\(\) (express|router|body-parser|finalhandler|on-finished|ee-first|parseurl|send|serve-static|content-type|type-is|accepts|negotiator|qs|cookie|vary|encodeurl|depd)\/|^(Url|Route|Layer)$/],
+  ['Fastify', /\(\) (fastify|@fastify\/[^/]+|find-my-way|fast-querystring|avvio|toad-cache|abstract-logging)\/|^_?(Request|Reply)$/],
   ['AbortController / EventTarget', /^(AbortController|AbortSignal|EventTarget|Event|NodeEventTarget|Listener)$|\(\) node:internal\/(abort_controller|event_target)/],
   ['timers', /^(Timeout|TimersList|Immediate)$|\(\) node:internal\/timers|\(\) node:timers/],
   ['Node streams', /^(ReadableState|WritableState|BufferList|Transform|PassThrough|Readable|Writable|Duplex)$|\(\) node:internal\/streams\//],

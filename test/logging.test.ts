@@ -2,7 +2,7 @@
 // X-Request-Id of the answer), no token or ticket in clear anywhere, levels by
 // LOG_LEVEL. In-process hubs write into an array; the built hub writes to stdout.
 import { jest } from '@jest/globals';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHub } from '../apps/hub/src/app.js';
@@ -42,7 +42,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface JsonHub {
   url: string;
-  app: NestExpressApplication;
+  app: NestFastifyApplication;
   /** Everything logged so far, as written. */
   text(): string;
   lines(): Line[];

@@ -1,6 +1,7 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { readdirSync } from 'node:fs';
 import { DOCS_PATH, OPENAPI_JSON_PATH } from '../apps/hub/src/openapi/openapi.js';
 import { call, Json, Reply } from './support/http.js';
 import { startHub, TestHub } from './support/hub.js';
@@ -22,15 +23,28 @@ async function fetchDocument(hub: TestHub): Promise<Json> {
   return reply.body;
 }
 
-/** Every route the app's Express router holds, as `METHOD /path/{param}`. */
-function registeredRoutes(app: NestExpressApplication): string[] {
-  type Layer = { route?: { path: string; methods: object } };
-  const router = app.getHttpAdapter().getInstance().router as { stack: Layer[] };
-  return router.stack.flatMap(({ route }) => {
-    if (!route) return [];
-    const path = route.path.replace(/:(\w+)/g, '{$1}');
-    return Object.keys(route.methods).map((method) => `${method.toUpperCase()} ${path}`);
-  });
+/**
+ * Every route the app's Fastify router holds, as `METHOD /path/{param}`, from
+ * its printed tree (one node a line, each indented 4 more than its parent and
+ * holding the rest of its path). The HEAD route Fastify adds beside each GET
+ * route is left out.
+ */
+function registeredRoutes(app: NestFastifyApplication): string[] {
+  const prefixes: string[] = [];
+  const routes: string[] = [];
+  for (const line of app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false }).split('\n')) {
+    const node = /^([│ ]*)[├└]── (\S+)(?: \(([A-Z, ]+)\))?$/u.exec(line);
+    if (!node) continue;
+    const depth = node[1].length / 4;
+    const path = (prefixes[depth - 1] ?? '') + node[2];
+    prefixes[depth] = path;
+    const methods = node[3]?.split(', ') ?? [];
+    const route = path.replace(/:(\w+)/g, '{$1}');
+    for (const method of methods) {
+      if (method !== 'HEAD' || !methods.includes('GET')) routes.push(`${method} ${route}`);
+    }
+  }
+  return routes;
 }
 
 /** Every operation of the document, as `METHOD /path/{param}`. */
@@ -42,10 +56,17 @@ function documentedRoutes(document: Json): string[] {
   );
 }
 
-/** The document's own routes (the JSON, and Swagger UI's page and script): not part of the API it describes. */
-const isDocsRoute = (route: string) => {
+/** The demo page's files, each a route of its own. */
+const DEMO_PAGE = new Set(['/', ...readdirSync(new URL('../apps/hub/public', import.meta.url)).map((name) => `/${name}`)]);
+
+/**
+ * The document's own routes (the JSON, and Swagger UI's page, script and
+ * files, the last as `/docs*`) and the demo page's: not part of the API the
+ * document describes.
+ */
+const isNotApiRoute = (route: string) => {
   const path = route.slice(route.indexOf(' ') + 1);
-  return path === OPENAPI_JSON_PATH || path === DOCS_PATH || path.startsWith(`${DOCS_PATH}/`);
+  return path === OPENAPI_JSON_PATH || path.startsWith(DOCS_PATH) || DEMO_PAGE.has(path);
 };
 
 /** The document is valid OpenAPI, and lists exactly the routes the app registers. */
@@ -56,11 +77,11 @@ async function expectDocumentOf(hub: TestHub): Promise<Json> {
   expect(document.openapi).toMatch(/^3\.\d+\.\d+$/);
 
   const routes = registeredRoutes(hub.app);
-  const ownRoutes = routes.filter(isDocsRoute);
-  // What is set aside is the document's, served with GET, and nothing else.
-  expect(ownRoutes).toEqual(expect.arrayContaining([`GET ${OPENAPI_JSON_PATH}`, `GET ${DOCS_PATH}`]));
-  expect(ownRoutes.filter((route) => !route.startsWith('GET '))).toEqual([]);
-  const api = routes.filter((route) => !isDocsRoute(route));
+  const setAside = routes.filter(isNotApiRoute);
+  // What is set aside is the document's and the page's, served with GET, and nothing else.
+  expect(setAside).toEqual(expect.arrayContaining([`GET ${OPENAPI_JSON_PATH}`, `GET ${DOCS_PATH}`]));
+  expect(setAside.filter((route) => !route.startsWith('GET '))).toEqual([]);
+  const api = routes.filter((route) => !isNotApiRoute(route));
   const documented = documentedRoutes(document);
   expect(api).toEqual(expect.arrayContaining(['POST /v1/events', 'GET /v1/stream', 'GET /health/ready']));
   expect({

@@ -1,4 +1,10 @@
-import type { Request } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** What the credentials are read from: the request as the HTTP platform gives it to Nest, its query string parsed. */
+export interface HttpRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly query: unknown;
+}
 
 export const TOKEN_COOKIE = 'herald_token';
 /** Query parameters that carry credentials, and so are never logged in clear. */
@@ -15,7 +21,7 @@ export class RepeatedCredentialError extends Error {
 }
 
 /** The bearer token of the Authorization header; undefined when there is no header. */
-export function bearerToken(request: Request): string | undefined {
+export function bearerToken(request: HttpRequest): string | undefined {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -27,7 +33,7 @@ export function bearerToken(request: Request): string | undefined {
  * ticket, a query token, then the ambient cookie (which a stale login may
  * leave behind while the page passes a fresh token).
  */
-export function streamCredential(request: Request): Credential | undefined {
+export function streamCredential(request: HttpRequest): Credential | undefined {
   const header = bearerToken(request);
   if (header !== undefined) return { kind: 'token', value: header, from: 'header' };
   const ticket = queryString(request, 'ticket');
@@ -40,7 +46,7 @@ export function streamCredential(request: Request): Credential | undefined {
 }
 
 /** @throws RepeatedCredentialError when the parameter is there more than once. */
-function queryString(request: Request, name: string): string | undefined {
+function queryString(request: HttpRequest, name: string): string | undefined {
   const value = (request.query as Record<string, unknown>)[name];
   if (value === undefined || typeof value === 'string') return value;
   throw new RepeatedCredentialError(name);

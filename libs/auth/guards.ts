@@ -8,8 +8,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
-import { bearerToken, Credential, RepeatedCredentialError, streamCredential, TOKEN_COOKIE } from './credentials.js';
+import { bearerToken, Credential, HttpRequest, RepeatedCredentialError, streamCredential, TOKEN_COOKIE } from './credentials.js';
 import { PUBLISH_SCOPE, Principal } from './principal.js';
 import { StreamTickets } from './stream-tickets.js';
 import { TokenService } from './token.service.js';
@@ -17,7 +16,7 @@ import { TokenService } from './token.service.js';
 const PRINCIPAL = Symbol('herald.principal');
 const REQUIRED_SCOPE = 'herald:required-scope';
 
-type AuthenticatedRequest = Request & { [PRINCIPAL]?: Principal };
+type AuthenticatedRequest = HttpRequest & { [PRINCIPAL]?: Principal };
 
 const EMPTY_CREDENTIAL: Record<Credential['from'], string> = {
   header: 'Authorization header must be "Bearer <jwt>"',
@@ -30,10 +29,10 @@ const EMPTY_CREDENTIAL: Record<Credential['from'], string> = {
 export const RequireScope = (scope: string) => SetMetadata(REQUIRED_SCOPE, scope);
 
 /** The principal a guard of this library authenticated on this request, if any. */
-export const principalOf = (request: Request): Principal | undefined => (request as AuthenticatedRequest)[PRINCIPAL];
+export const principalOf = (request: HttpRequest): Principal | undefined => (request as AuthenticatedRequest)[PRINCIPAL];
 
 export const CurrentPrincipal = createParamDecorator(
-  (_data: unknown, ctx: ExecutionContext): Principal | undefined => principalOf(ctx.switchToHttp().getRequest<Request>()),
+  (_data: unknown, ctx: ExecutionContext): Principal | undefined => principalOf(ctx.switchToHttp().getRequest<HttpRequest>()),
 );
 
 /**

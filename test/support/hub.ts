@@ -1,5 +1,5 @@
 import { ConsoleLogger } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createHub } from '../../apps/hub/src/app.js';
 import { HubConfig, loadConfig } from '../../apps/hub/src/config/config.js';
 import { StreamRegistry } from '../../apps/hub/src/stream/stream.registry.js';
@@ -21,7 +21,7 @@ export class CapturingLogger extends ConsoleLogger {
 
 export interface TestHub {
   url: string;
-  app: NestExpressApplication;
+  app: NestFastifyApplication;
   config: HubConfig;
   registry: StreamRegistry;
   logs: CapturingLogger;

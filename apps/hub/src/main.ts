@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createHub } from './app.js';
 import { ConfigError, HubConfig, loadConfig } from './config/config.js';
 import { devSecretPath, keptDevSecret } from './config/dev-secret.js';
@@ -35,6 +36,19 @@ function withDevSecret(config: HubConfig): { config: HubConfig; note?: string } 
 
 const LISTEN_BACKLOG = 4096;
 
+/**
+ * On every address, IPv6 and IPv4, as Node listens when given no host (Fastify
+ * would take localhost); on IPv4 alone where the kernel has no IPv6, as Node does.
+ */
+async function listenEverywhere(app: NestFastifyApplication, port: number): Promise<void> {
+  try {
+    await app.listen({ port, host: '::', backlog: LISTEN_BACKLOG });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw err;
+    await app.listen({ port, host: '0.0.0.0', backlog: LISTEN_BACKLOG });
+  }
+}
+
 const { config, note: secretNote } = withDevSecret(readConfig());
 const logger = new Logger('Herald');
 let created = false;
@@ -44,9 +58,8 @@ const started = (async () => {
   for (const warning of config.warnings) logger.warn(warning);
   // Node's default backlog (511) overflows when thousands of clients reconnect
   // at once (an instance died): each dropped SYN costs its client a 1 s
-  // retransmit. The kernel caps it at net.core.somaxconn. Node reads a number
-  // after the port as the backlog; Nest passes it through.
-  await app.listen(config.port, LISTEN_BACKLOG as unknown as string);
+  // retransmit. The kernel caps it at net.core.somaxconn.
+  await listenEverywhere(app, config.port);
   logger.log(`listening on http://localhost:${config.port} (${config.redis ? 'Redis' : 'embedded, in-process'} fan-out)`);
   if (secretNote) logger.warn(secretNote);
   return app;

@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger, NotFoundException } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { redactUrl } from '#herald/auth/credentials';
@@ -41,32 +41,37 @@ export class HttpErrorFilter implements ExceptionFilter {
   catch(thrown: unknown, host: ArgumentsHost): void {
     // A database outage is not this request's fault: the same request works once it is back.
     const exception = isDatabaseUnavailable(thrown) ? new UnavailableError(DATABASE_UNAVAILABLE, 1) : thrown;
-    const response = host.switchToHttp().getResponse<Response>();
-    const request = host.switchToHttp().getRequest<Request>();
-    if (response.headersSent) {
-      response.end();
+    const response = host.switchToHttp().getResponse<FastifyReply>();
+    const request = host.switchToHttp().getRequest<FastifyRequest>();
+    if (response.sent || response.raw.headersSent) {
+      response.raw.end();
       return;
     }
-    if (exception instanceof RetryLaterError) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    if (exception instanceof RetryLaterError) response.header('Retry-After', String(exception.retryAfterSeconds));
     if (exception instanceof HttpException && exception.getStatus() < 500) {
       const body = normalise(exception);
       // The router's 404 names the URL as sent, query included: it may hold a token or a ticket.
       if (exception instanceof NotFoundException && ROUTER_NOT_FOUND.test(body.message)) {
-        body.message = `Cannot ${request.method} ${request.path}`;
+        body.message = `Cannot ${request.method} ${pathOf(request.url)}`;
       }
-      response.status(exception.getStatus()).json(body);
+      void response.status(exception.getStatus()).send(body);
       return;
     }
     if (exception instanceof HttpException) {
-      response.status(exception.getStatus()).json({ ...normalise(exception), requestId: requestIdOf(request) });
+      void response.status(exception.getStatus()).send({ ...normalise(exception), requestId: requestIdOf(request) });
       return;
     }
     const requestId = requestIdOf(request) ?? randomUUID();
     const cause = exception instanceof Error ? exception.message : String(exception);
     const stack = exception instanceof Error ? exception.stack : undefined;
-    this.logger.error(`error on ${request.method} ${redactUrl(request.originalUrl)} [${requestId}]: ${cause}`, { reqId: requestId }, stack);
-    response.status(500).json(errorBody(500, UNEXPECTED_ERROR, { requestId }));
+    this.logger.error(`error on ${request.method} ${redactUrl(request.url)} [${requestId}]: ${cause}`, { reqId: requestId }, stack);
+    void response.status(500).send(errorBody(500, UNEXPECTED_ERROR, { requestId }));
   }
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 function normalise(exception: HttpException): ErrorBody {

@@ -1,6 +1,5 @@
 import { ConsoleLogger, LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
-import type { Request, RequestHandler } from 'express';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { pino, Level, DestinationStream, Logger as PinoLogger } from 'pino';
 import { redactUrl } from '#herald/auth/credentials';
@@ -27,8 +26,8 @@ const NEST_METHODS: Record<string, 'fatal' | 'error' | 'warn' | 'log' | 'debug' 
 export interface HubLogging {
   /** Nest's logger: the framework's lines and those of every `new Logger(context)` in the code. */
   nest: LoggerService;
-  /** One line per request when its response ends (a stream: when it closes), with its request id. */
-  requests: RequestHandler;
+  /** One line per request when its response ends (a stream: when it closes), with its request id: a listener of the server's `request` event. */
+  requests: RequestListener;
 }
 
 export interface LoggingOptions {
@@ -81,19 +80,18 @@ const QUIET_PATHS = /^\/(health\/|metrics(\?|$))/;
  * ~0.8 KB held for the life of every stream. Here the request is read only
  * when its line is written, and a request keeps one listener.
  */
-export function requestLogger(base: PinoLogger): RequestHandler {
-  return (req, res, next) => {
+export function requestLogger(base: PinoLogger): RequestListener {
+  return (req, res) => {
     const reqId = assignRequestId(req, res);
     (req as { id?: string }).id = reqId;
     const startedAt = Date.now();
     // 'close' comes last in every case: after 'finish', or when the client left first.
     res.once('close', () => logRequest(base, req, res, reqId, Date.now() - startedAt));
-    next();
   };
 }
 
 function logRequest(base: PinoLogger, req: IncomingMessage, res: ServerResponse, reqId: string, responseTime: number): void {
-  const url = originalUrl(req);
+  const url = req.url ?? '';
   const level = QUIET_PATHS.test(url) ? 'debug' : res.statusCode >= 500 ? 'error' : 'info';
   if (!base.isLevelEnabled(level)) return;
   const { method = '', headers, socket } = req;
@@ -116,10 +114,6 @@ function requestLine({ method, url }: SerializedRequest, res: ServerResponse, re
   return res.writableEnded ? line : `${line} (closed by the client)`;
 }
 
-function originalUrl(req: IncomingMessage): string {
-  return (req as Partial<Request>).originalUrl ?? req.url ?? '';
-}
-
 /** What a proxy or client may send as X-Request-Id: kept when it is this tame, replaced otherwise. */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:+/=-]{1,128}$/;
 
@@ -132,8 +126,12 @@ function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
   return id;
 }
 
-/** The id of the request (the X-Request-Id it was answered with); undefined before the request logger ran. */
-export function requestIdOf(request: IncomingMessage): string | undefined {
+/**
+ * The id of the request (the X-Request-Id it was answered with), of Node's
+ * request or of Fastify's (whose id is this one, see app.ts); undefined before
+ * the request logger ran.
+ */
+export function requestIdOf(request: object): string | undefined {
   const id = (request as { id?: unknown }).id;
   return typeof id === 'string' ? id : undefined;
 }

@@ -9,7 +9,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { principalOf } from '#herald/auth/guards';
 import { HubConfig } from '../config/config.js';
 import { ApiError } from '../errors/error-response.js';
@@ -44,7 +44,7 @@ export class RateLimitGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const names = this.reflector.get<RateLimitName[]>(APPLIED, context.getHandler()) ?? [];
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
     for (const name of names) {
       const { per, what, limit } = RATE_LIMITS[name];
       const allowed = limit(this.config);

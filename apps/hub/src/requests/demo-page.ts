@@ -1,16 +1,11 @@
-import express, { RequestHandler } from 'express';
-import { readdirSync } from 'node:fs';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
 
 /**
- * The demo page's files (GET /, /app.js, …), served only at their own paths.
- * A static handler in front of every route would look each API path up on
- * disk first: a `stat` per published event and per opened stream.
+ * The demo page's files (GET /, /app.js, …), each a route of its own, found
+ * at start-up. A static handler in front of every route would look each API
+ * path up on disk first: a `stat` per published event and per opened stream.
  */
-export function demoPage(dir: string): RequestHandler {
-  const files = new Set(['/', ...readdirSync(dir).map((name) => `/${name}`)]);
-  const serve = express.static(dir);
-  return (req, res, next) => {
-    if ((req.method === 'GET' || req.method === 'HEAD') && files.has(req.path)) serve(req, res, next);
-    else next();
-  };
+export function demoPage(fastify: FastifyInstance, dir: string): void {
+  void fastify.register(fastifyStatic, { root: dir, wildcard: false });
 }

@@ -68,6 +68,21 @@ describe('the @Sse() response writer', () => {
     expect(await response.text()).toBe('id: 1\ndata: x\n\n');
   });
 
+  it("resolves once the head is out, not at the stream's end: the router's frames are let go, and Fastify sees the answer under way", async () => {
+    const frames = new Subject<MessageEvent>();
+    let resolved = false;
+    ({ server, url } = await serve((request, response) => void sse(frames, request, response).then(() => (resolved = true))));
+    const client = new AbortController();
+    const answer = fetch(url, { signal: client.signal });
+    await sleep(50);
+    expect(resolved).toBe(false);
+    frames.next({ id: '1', data: 'x' });
+    await waitUntil(() => resolved);
+    expect((await answer).headers.get('content-type')).toBe('text/event-stream');
+    expect(frames.observed).toBe(true);
+    client.abort();
+  });
+
   it('lets a handler that fails before its Observable exists answer through the exception filters', async () => {
     let signal: AbortSignal | undefined;
     ({ server, url } = await serve((request, response) => {

@@ -43,6 +43,8 @@ class SseResponse implements Observer<MessageEvent> {
   /** Nest's closures that read the status and the headers set before the stream; let go once the head is written. */
   private head: SseOptions | null;
   private readonly maxPending: number;
+  /** Called once the head is written or the stream is over: what the route's promise waits for. */
+  private settle: (() => void) | null = null;
 
   constructor(
     private readonly response: ServerResponse,
@@ -60,7 +62,26 @@ class SseResponse implements Observer<MessageEvent> {
     return this.closed;
   }
 
-  subscribe(producer: Observable<MessageEvent>): void {
+  /**
+   * Subscribes; resolves once the head is written (with the first frame) or
+   * the stream is over. The route's promise waits that long, not for the
+   * stream's whole life, which would keep the router's frames: Fastify
+   * answers a request itself when its handler resolves before any header
+   * is out.
+   */
+  start(producer: Observable<MessageEvent>): Promise<void> {
+    const started = new Promise<void>((resolve) => (this.settle = resolve));
+    this.subscribe(producer);
+    if (this.response.headersSent || this.closed) this.settled();
+    return started;
+  }
+
+  private settled(): void {
+    this.settle?.();
+    this.settle = null;
+  }
+
+  private subscribe(producer: Observable<MessageEvent>): void {
     const { socket, method } = this.request;
     // Each frame leaves as it is written, and neither side's idle timer ends a quiet stream.
     socket.setNoDelay(true);
@@ -101,6 +122,7 @@ class SseResponse implements Observer<MessageEvent> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.settled();
     this.request[SSE_ABORT_CONTROLLER]?.abort(STREAM_ENDED);
     this.subscription?.unsubscribe();
   }
@@ -120,6 +142,7 @@ class SseResponse implements Observer<MessageEvent> {
     for (const name in extra) if (!response.hasHeader(name)) response.setHeader(name, extra[name]!);
     response.useChunkedEncodingByDefault = false;
     response.writeHead(statusCode?.() ?? response.statusCode, SSE_HEADERS);
+    this.settled();
   }
 }
 
@@ -150,7 +173,7 @@ async function sse(
     stream.close();
     throw new TypeError('an @Sse() route handler must return an Observable');
   }
-  stream.subscribe(producer as Observable<MessageEvent>);
+  return stream.start(producer as Observable<MessageEvent>);
 }
 
 /**

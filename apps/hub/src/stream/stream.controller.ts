@@ -1,6 +1,6 @@
-import { Body, Controller, Headers, MessageEvent, Param, Put, Query, Req, Sse, SseSignal, UseGuards } from '@nestjs/common';
+import { Body, Controller, Headers, MessageEvent, Param, Put, Query, Sse, SseSignal, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { Observable } from 'rxjs';
 import { z } from 'zod';
 import { BearerAuthGuard, CurrentPrincipal, StreamAuthGuard } from '#herald/auth/guards';
@@ -10,6 +10,7 @@ import { TOPIC_PATTERN } from '#herald/contracts/topic';
 import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
 import { FieldError } from '../errors/errors.js';
 import { parseBody } from '../requests/parse-body.js';
+import { RawResponse } from '../requests/raw-response.js';
 import { ApiStreamCredentials, ApiUserToken } from '../openapi/security.js';
 import { RateLimited } from '../rate-limits/rate-limits.js';
 import { TopicAccess } from '../topics/topic-access.js';
@@ -97,11 +98,11 @@ export class StreamController {
     @Query('lastEventId') query: unknown,
     @Query('topic') topic: unknown,
     @SseSignal() signal: AbortSignal,
-    @Req() request: Request,
+    @RawResponse() response: ServerResponse,
   ): Promise<Observable<MessageEvent>> {
     const after = lastEventId(header, query);
     const topics = this.access.followable(principal, topic, 'topic');
-    return this.streams.open(principal, { after, topics }, signal, request.res);
+    return this.streams.open(principal, { after, topics }, signal, response);
   }
 
   @Put('streams/:connectionId/topics')
