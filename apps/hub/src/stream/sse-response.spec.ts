@@ -187,6 +187,14 @@ describe('the @Sse() response writer', () => {
     expect(await response.text()).toBe('');
   });
 
+  it('keeps a client that reads a burst larger than maxPendingDataLength, as a replay is', async () => {
+    const pad = 'x'.repeat(64 * 1024);
+    const burst = Array.from({ length: 64 }, (_, i) => ({ id: String(i), data: pad }));
+    ({ server, url } = await serve((request, response) => void sse(of(...burst), request, response, 256 * 1024)));
+    const text = await (await fetch(url)).text();
+    expect(text.split('\n\n').length - 1).toBe(64);
+  });
+
   it('serves an Observable that emits and completes at once', async () => {
     ({ server, url } = await serve((request, response) => void sse(of({ id: '1', data: 'x' }), request, response)));
     expect(await (await fetch(url)).text()).toBe('id: 1\ndata: x\n\n');

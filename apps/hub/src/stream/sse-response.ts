@@ -21,6 +21,9 @@ interface SseOptions {
 
 type SseRequest = IncomingMessage & { [SSE_ABORT_CONTROLLER]?: AbortController };
 
+/** How long data over the limit may wait without the client taking any of it. */
+const NOT_READING_MS = 1000;
+
 /** One reason for every stream: `abort()` without one builds a DOMException, stack trace and all, per stream. */
 const STREAM_ENDED = new DOMException('the stream ended', 'AbortError');
 
@@ -34,7 +37,8 @@ const STREAM_ENDED = new DOMException('the stream ended', 'AbortError');
  * and its subscription; a frame is formatted and written to the response.
  * The route's contract is Nest's: errors before the Observable exists go
  * to the exception filters, `@SseSignal()` aborts when the stream ends, and
- * a client that lets more than `maxPendingDataLength` wait is dropped.
+ * a client that lets more than `maxPendingDataLength` wait, and reads none
+ * of it for a second, is dropped.
  */
 class SseResponse implements Observer<MessageEvent> {
   static readonly log = new Logger('SseResponse');
@@ -43,6 +47,8 @@ class SseResponse implements Observer<MessageEvent> {
   /** Nest's closures that read the status and the headers set before the stream; let go once the head is written. */
   private head: SseOptions | null;
   private readonly maxPending: number;
+  /** While more than maxPending waits: the check that the client takes some of it. */
+  private backlog: NodeJS.Timeout | null = null;
   /** Called once the head is written or the stream is over: what the route's promise waits for. */
   private settle: (() => void) | null = null;
 
@@ -96,12 +102,33 @@ class SseResponse implements Observer<MessageEvent> {
     if (this.closed) return;
     if (!this.response.headersSent) this.writeHead();
     this.response.write(sseFrame(message));
-    const limit = this.maxPending;
-    if (limit && this.response.writableLength > limit) {
-      SseResponse.log.warn(`The client is not reading its events: ${this.response.writableLength} bytes wait for it, over ${limit}; dropped`);
+    if (this.maxPending && this.backlog === null && this.response.writableLength > this.maxPending) this.watchBacklog();
+  }
+
+  /**
+   * More than the limit waits in the hub. A replay is written at once and may
+   * well be, for a client that reads: it is dropped only if, a second later,
+   * still more than the limit waits and it took none of it meanwhile.
+   */
+  private watchBacklog(): void {
+    let waiting = this.response.writableLength;
+    this.backlog = setInterval(() => {
+      const now = this.response.writableLength;
+      if (now <= this.maxPending) return this.unwatchBacklog();
+      if (now < waiting) {
+        waiting = now;
+        return;
+      }
+      SseResponse.log.warn(`The client is not reading its events: ${now} bytes wait for it, over ${this.maxPending}; dropped`);
       this.response.destroy();
       this.close();
-    }
+    }, NOT_READING_MS);
+    this.backlog.unref();
+  }
+
+  private unwatchBacklog(): void {
+    if (this.backlog !== null) clearInterval(this.backlog);
+    this.backlog = null;
   }
 
   error(err: unknown): void {
@@ -123,6 +150,7 @@ class SseResponse implements Observer<MessageEvent> {
     if (this.closed) return;
     this.closed = true;
     this.settled();
+    this.unwatchBacklog();
     this.request[SSE_ABORT_CONTROLLER]?.abort(STREAM_ENDED);
     this.subscription?.unsubscribe();
   }
