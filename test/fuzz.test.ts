@@ -3,11 +3,11 @@
 // Whatever comes in: never a 5xx, every refusal a JSON error (naming its field
 // for a 400), and no byte sequence in an event can forge or split a frame.
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { validatePublishRequest } from '@herald/contracts/envelope';
 import { call, Reply, replyOf } from './support/http.js';
 import { startHub, TestHub } from './support/hub.js';
-import { RedisServer, startRedis } from './support/processes.js';
+import { RedisHub, startRedisHub } from './support/redis-hub.js';
 import { newUser } from './support/users.js';
 import { waitFor } from './support/wait.js';
 
@@ -203,21 +203,15 @@ describe('fuzzed input', () => {
 });
 
 describe('fuzzed ingress entries', () => {
-  let redis: RedisServer;
+  let running: RedisHub;
   let client: Redis;
   let hub: TestHub;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url);
-    hub = await startHub({ REDIS_URL: redis.url, HEARTBEAT_MS: '3600000', LOG_LEVEL: 'error' });
-    await waitFor('the hub to be ready on its Redis', async () => (await fetch(`${hub.url}/health/ready`)).status === 200);
+    running = await startRedisHub({ HEARTBEAT_MS: '3600000', LOG_LEVEL: 'error' });
+    ({ client, hub } = running);
   });
-  afterAll(async () => {
-    await hub?.close();
-    client?.disconnect();
-    await redis?.stop();
-  });
+  afterAll(() => running?.close());
 
   it('any entry is delivered if valid, else dead-lettered with a reason; the consumer goes on and misroutes nothing', async () => {
     const target = newUser('fuzz-ingress');

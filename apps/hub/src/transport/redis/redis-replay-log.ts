@@ -3,17 +3,11 @@ import { compareEventIds, START_ID } from '#herald/contracts/event-id';
 import { HubConfig } from '../../config/config.js';
 import { PreparedEvent, StreamMessage, streamMessage } from '../../events/stream-message.js';
 import type { Replay } from '../replay.js';
+import { AppendBatcher, AppendOptions } from './redis-append-batch.js';
 import { RedisConnections } from './redis.connections.js';
 import { ReplicasBehindError, ReplicaWait } from './redis-replicas.js';
 
 type Entry = [id: string, fields: string[]];
-
-export interface AppendOptions {
-  /** Acknowledge this ingress entry in the same step, if this consumer still owns it. */
-  ack?: { group: string; consumer: string; entryId: string };
-  /** Do nothing if a publication with this key was appended within the window (a retry). */
-  dedupe?: { key: string; windowMs: number };
-}
 
 /**
  * The scaled-out replay log: one Redis stream per source (user or topic), capped at exactly
@@ -25,56 +19,38 @@ export interface AppendOptions {
 export class RedisReplayLog {
   /** Set when appends wait for replicas (REDIS_WAIT_REPLICAS). */
   private readonly replicas?: ReplicaWait;
+  private readonly batcher: AppendBatcher;
 
   constructor(
     private readonly redis: RedisConnections,
-    private readonly config: HubConfig,
+    config: HubConfig,
   ) {
     if (config.redisWaitReplicas > 0) this.replicas = new ReplicaWait(config.redisWaitReplicas, config.redisWaitTimeoutMs);
+    this.batcher = new AppendBatcher(redis, { maxEvents: config.replayMaxEvents, maxBytes: config.replayMaxBytes, ttlMs: config.replayTtlMs });
   }
 
   /**
-   * Stores and publishes the event in `sources` in one script: a group of
-   * the topology's `scriptGroups` (in a Redis Cluster, one source). When
-   * appends wait for replicas, resolves once they hold it.
+   * Stores and publishes the event in `sources` in one script, with the
+   * other appends of this turn of the event loop (see AppendBatcher):
+   * `sources` is a group of the topology's `scriptGroups` (in a Redis
+   * Cluster, one source). When appends wait for replicas, resolves once
+   * they hold it.
    * @returns the number of sources served now: 0 for a duplicate, -1 when
    *   `ack` is given and this consumer no longer owns the entry.
    * @throws ReplicasBehindError when the replicas do not confirm it in time.
    */
   async append(event: PreparedEvent, sources: readonly string[], options: AppendOptions = {}): Promise<number> {
-    if (!this.replicas) return this.appendOnce(event, sources, options);
+    if (!this.replicas) return this.batcher.append(event, sources, options);
     const { appends, keys, topology } = this.redis;
     const key = keys.log(sources[0]);
     const node = topology.nodeOf(appends, key);
     if (!node) throw new Error(`no master is known for ${key} yet`);
     const mark = this.replicas.mark(node);
-    const served = await this.appendOnce(event, sources, options);
+    const served = await this.batcher.append(event, sources, options);
     // Redirected (a slot moved, a failover): it was stored on another node than the one asked to confirm it.
     if (topology.nodeOf(appends, key) !== node) throw new ReplicasBehindError(`${key} moved to another master meanwhile`);
     await this.replicas.confirm(node, mark);
     return served;
-  }
-
-  private appendOnce(event: PreparedEvent, sources: readonly string[], { ack, dedupe }: AppendOptions): Promise<number> {
-    const { keys, topology } = this.redis;
-    const marker = dedupe ? [keys.seen(dedupe.key, topology.oneSlot ? undefined : sources[0])] : [];
-    const keyList = [...sources.map((s) => keys.log(s)), ...sources.map((s) => keys.logBytes(s)), ...marker, ...(ack ? [keys.ingress] : [])];
-    return this.redis.appendScripts.heraldAppend(
-      keyList.length,
-      ...keyList,
-      sources.length,
-      this.config.replayMaxEvents,
-      this.config.replayTtlMs,
-      event.type,
-      event.tail,
-      topology.publishCommand,
-      dedupe ? dedupe.windowMs : '',
-      ack?.group ?? '',
-      ack?.consumer ?? '',
-      ack?.entryId ?? '',
-      this.config.replayMaxBytes,
-      ...sources.map((s) => keys.channel(s)),
-    );
   }
 
   /**

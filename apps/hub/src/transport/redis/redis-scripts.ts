@@ -7,58 +7,78 @@
  */
 
 /**
- * Appends an event to each recipient's log and publishes it on the
- * recipient's channel, in one script, so that a user's log order and live
- * order are the same across all instances. A log keeps at most `maxlen`
- * events and `maxBytes` bytes of them (a counter beside it, in its slot,
- * tracks the bytes of type and envelope), dropping the oldest; the newest
- * event is always kept. Optionally skips the whole call when its dedupe
- * marker is already set (a retried publication), and acknowledges an ingress
- * entry in the same step, only if this consumer still owns it. A retry
- * renews its marker's window.
+ * Appends a batch of events, each to its sources' logs, publishing each on
+ * its sources' channels, in one script: a user's log order and live order
+ * are the same across all instances, and a batch costs one call, not one per
+ * event. A log keeps at most `maxlen` events and `maxBytes` bytes of them (a
+ * counter beside it, in its slot, tracks the bytes of type and envelope),
+ * dropping the oldest; the newest event is always kept. An event is skipped
+ * when its dedupe marker is already set (a retried publication; a retry
+ * renews the marker's window), and acknowledges its ingress entry in the
+ * same step as it is stored, only if this consumer still owns it. Each event
+ * is served on its own (pcall): one that fails leaves the others stored, and
+ * its error is its result alone.
  *
- * KEYS: logs[1..n], byte counters[1..n], then the dedupe marker if any, then
- *       the ingress stream if acking.
- * ARGV: n, maxlen, ttlMs, type, tail, publish command, marker ttl ('' = none),
- *       group ('' = no ack), consumer, entry id, maxBytes, channels[1..n].
+ * KEYS: every key of the batch once: a log and its byte counter side by
+ *       side, dedupe markers, the ingress stream.
+ * ARGV: events, maxlen, ttlMs, publish command, maxBytes, then for each
+ *       event: n (its sources), marker key index (0 = none), marker ttl,
+ *       ingress key index (0 = no ack), group, consumer, entry id, type,
+ *       tail, then n times: log key index, channel.
+ * Returns, for each event, the number of sources served (0 for a duplicate,
+ * -1 when this consumer no longer owns its entry), or its error's message.
  */
 export const APPEND = `
-local n = tonumber(ARGV[1])
-local group = ARGV[8]
-if group ~= '' then
-  local pending = redis.call('XPENDING', KEYS[#KEYS], group, ARGV[10], ARGV[10], 1, ARGV[9])
-  if #pending == 0 then return -1 end
-end
-if ARGV[7] ~= '' and not redis.call('SET', KEYS[2 * n + 1], '1', 'NX', 'PX', ARGV[7]) then
-  -- A write all the same: a WAIT that follows on this connection then
-  -- covers the first attempt too, which another connection may have made.
-  redis.call('PEXPIRE', KEYS[2 * n + 1], ARGV[7])
-  return 0
-end
-local maxlen = tonumber(ARGV[2])
-local maxBytes = tonumber(ARGV[11])
-local size = #ARGV[4] + #ARGV[5]
-for i = 1, n do
-  local log, bytes = KEYS[i], KEYS[n + i]
-  local id = redis.call('XADD', log, '*', 't', ARGV[4], 'b', ARGV[5])
-  local total = redis.call('INCRBY', bytes, size)
-  local count = redis.call('XLEN', log)
-  while count > 1 and (count > maxlen or total > maxBytes) do
-    local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
-    local dropped = 0
-    for f = 2, #oldest[2], 2 do dropped = dropped + #oldest[2][f] end
-    total = redis.call('DECRBY', bytes, dropped)
-    -- XDEL, not XTRIM: only a deletion moves max-deleted-entry-id, which the
-    -- read script needs to tell the last dropped id from an older one.
-    redis.call('XDEL', log, oldest[1])
-    count = count - 1
+local maxlen, ttl, publish, maxBytes = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local function appendOne(at)
+  local n, marker, markerTtl, ingress = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
+  local group, consumer, entry, kind, tail = ARGV[at + 4], ARGV[at + 5], ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]
+  if ingress > 0 then
+    local pending = redis.call('XPENDING', KEYS[ingress], group, entry, entry, 1, consumer)
+    if #pending == 0 then return -1 end
   end
-  redis.call('PEXPIRE', log, ARGV[3])
-  redis.call('PEXPIRE', bytes, ARGV[3])
-  redis.call(ARGV[6], ARGV[11 + i], id .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5])
+  if marker > 0 and not redis.call('SET', KEYS[marker], '1', 'NX', 'PX', markerTtl) then
+    -- A write all the same: a WAIT that follows on this connection then
+    -- covers the first attempt too, which another connection may have made.
+    redis.call('PEXPIRE', KEYS[marker], markerTtl)
+    return 0
+  end
+  local size = #kind + #tail
+  for j = 1, n do
+    local k = tonumber(ARGV[at + 7 + 2 * j])
+    local log, bytes = KEYS[k], KEYS[k + 1]
+    local id = redis.call('XADD', log, '*', 't', kind, 'b', tail)
+    local total = redis.call('INCRBY', bytes, size)
+    local count = redis.call('XLEN', log)
+    while count > 1 and (count > maxlen or total > maxBytes) do
+      local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+      local dropped = 0
+      for f = 2, #oldest[2], 2 do dropped = dropped + #oldest[2][f] end
+      total = redis.call('DECRBY', bytes, dropped)
+      -- XDEL, not XTRIM: only a deletion moves max-deleted-entry-id, which the
+      -- read script needs to tell the last dropped id from an older one.
+      redis.call('XDEL', log, oldest[1])
+      count = count - 1
+    end
+    redis.call('PEXPIRE', log, ttl)
+    redis.call('PEXPIRE', bytes, ttl)
+    redis.call(publish, ARGV[at + 8 + 2 * j], id .. '\\n' .. kind .. '\\n' .. tail)
+  end
+  if ingress > 0 then redis.call('XACK', KEYS[ingress], group, entry) end
+  return n
 end
-if group ~= '' then redis.call('XACK', KEYS[#KEYS], group, ARGV[10]) end
-return n
+local results = {}
+local at = 6
+for i = 1, tonumber(ARGV[1]) do
+  local ok, served = pcall(appendOne, at)
+  if ok then
+    results[i] = served
+  else
+    results[i] = type(served) == 'table' and served.err or tostring(served)
+  end
+  at = at + 9 + 2 * tonumber(ARGV[at])
+end
+return results
 `;
 
 /**
@@ -222,7 +242,7 @@ export type LogRead = [last: string, deleted: string, entries: Entry[]] | null;
 
 /** The scripts as methods of the command connection. */
 export interface ScriptedCommands {
-  heraldAppend(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  heraldAppend(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
   heraldRead(numKeys: number, ...args: string[]): Promise<LogRead>;
   heraldFence(numKeys: 1, log: string, seen: string, fence: string): Promise<number>;
   heraldAcquireSlot(numKeys: number, ...args: (string | number)[]): Promise<number>;

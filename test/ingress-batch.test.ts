@@ -1,0 +1,110 @@
+/**
+ * The ingress stores what one read brings in one script call per slot
+ * (transport/redis/redis-append-batch.ts), with a real hub on a Redis of its
+ * own: each user's entries are stored once and in order, an invalid entry
+ * is dead-lettered alone, an entry whose append fails waits in place while
+ * the rest of its batch is stored, and a batch whose call Redis refuses
+ * waits whole, then is stored once, in order.
+ */
+import { compareEventIds } from '#herald/contracts/event-id';
+import type { Redis } from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestHub } from './support/hub.js';
+import { RedisHub, startRedisHub } from './support/redis-hub.js';
+import { newUser } from './support/users.js';
+import { waitFor } from './support/wait.js';
+
+const TIMEOUT = 60_000;
+const INGRESS = 'herald:ingress';
+const DEAD = 'herald:ingress:dead';
+const GROUP = 'herald';
+
+let running: RedisHub;
+let client: Redis;
+let hub: TestHub;
+
+beforeAll(async () => {
+  running = await startRedisHub({ LOG_LEVEL: 'error' });
+  ({ client, hub } = running);
+  await waitFor('the consumer group', async () => (await client.exists(INGRESS)) === 1, 10_000);
+});
+
+afterAll(() => running?.close());
+
+const envelope = (user: string, n: number) => JSON.stringify({ type: 'batch.test', recipients: [user], persist: false, data: { n } });
+
+/**
+ * Adds the envelopes in one transaction: Redis answers the hub's blocked
+ * read once it is done, so one read takes them all (up to 256). Added one
+ * command at a time, the read would take the first alone.
+ */
+async function addAll(envelopes: string[]): Promise<string[]> {
+  const transaction = client.multi();
+  for (const body of envelopes) transaction.xadd(INGRESS, '*', 'envelope', body);
+  return ((await transaction.exec()) ?? []).map(([, id]) => id as string);
+}
+
+/** The `n` of each event in the user's log, oldest first, after checking that the ids increase. */
+async function logged(user: string): Promise<number[]> {
+  const entries = await client.xrange(`herald:log:{${user}}`, '-', '+');
+  entries.slice(1).forEach(([id], i) => expect(compareEventIds(id, entries[i][0])).toBeGreaterThan(0));
+  return entries.map(([, fields]) => (JSON.parse(`{${fields[fields.indexOf('b') + 1]}`) as { data: { n: number } }).data.n);
+}
+
+const pending = async () => Number(((await client.xpending(INGRESS, GROUP)) as [number])[0]);
+
+async function scriptCalls(): Promise<number> {
+  const stats = await client.info('commandstats');
+  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) + Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+it('stores a read of 256 entries in one script call: each user\'s once and in order, the invalid ones dead-lettered alone', async () => {
+  const users = range(4).map((i) => newUser(`u${i}`));
+  const bodies = range(64).flatMap((n) => users.map((user) => envelope(user, n)));
+  bodies.splice(100, 0, 'not json');
+  bodies.splice(200, 0, JSON.stringify({ type: 'batch.test', recipients: [] }));
+  const deadBefore = await client.xlen(DEAD);
+  const callsBefore = await scriptCalls();
+  const ids = await addAll(bodies);
+  await waitFor('every entry acknowledged', async () => (await pending()) === 0 && (await client.xlen(DEAD)) === deadBefore + 2, 10_000);
+  for (const user of users) expect(await logged(user)).toEqual(range(64));
+  const letters = (await client.xrange(DEAD, '-', '+')).slice(deadBefore).map(([, fields]) => fields[fields.indexOf('entry') + 1]);
+  expect(letters).toEqual([ids[100], ids[200]]);
+  // 258 entries: two reads, and a heartbeat or two (a script each) meanwhile; one call per entry would be 256 and more.
+  expect((await scriptCalls()) - callsBefore).toBeLessThan(8);
+}, TIMEOUT);
+
+it('keeps an entry whose append fails waiting in place, stores the rest of its batch at once, and the entry once when it can be', async () => {
+  const [alice, bob, carol] = ['alice', 'bob', 'carol'].map(newUser);
+  // A key of the wrong type: bob's appends fail (WRONGTYPE) inside the call, the others' do not.
+  await client.set(`herald:log:{${bob}}`, 'in the way');
+  const deadBefore = await client.xlen(DEAD);
+  await addAll(range(3).flatMap((n) => [alice, bob, carol].map((user) => envelope(user, n))));
+  await waitFor('alice and carol stored', async () => (await logged(alice)).length === 3 && (await logged(carol)).length === 3, 10_000);
+  await sleep(300);
+  expect(await pending()).toBe(3);
+  await client.del(`herald:log:{${bob}}`);
+  await waitFor('bob stored', async () => (await pending()) === 0, 10_000);
+  for (const user of [alice, bob, carol]) expect(await logged(user)).toEqual([1, 2, 3]);
+  expect(await client.xlen(DEAD)).toBe(deadBefore);
+}, TIMEOUT);
+
+it('keeps a batch whose call Redis refuses waiting whole, then stores each entry once, in order', async () => {
+  const [alice, bob] = ['alice', 'bob'].map(newUser);
+  const deadBefore = await client.xlen(DEAD);
+  // The hub's connections may read and acknowledge, but run no script: the whole call is refused.
+  await client.call('ACL', 'SETUSER', 'default', '-eval', '-evalsha');
+  try {
+    await addAll(range(20).flatMap((n) => [alice, bob].map((user) => envelope(user, n))));
+    await waitFor('the batch read', async () => (await pending()) === 40, 10_000, async () => `${await pending()} pending; ${hub.logs.lines.filter((l) => !l.startsWith('log')).join('\n')}`);
+    await sleep(500);
+    expect([await logged(alice), await logged(bob)]).toEqual([[], []]);
+  } finally {
+    await client.call('ACL', 'SETUSER', 'default', '+eval', '+evalsha');
+  }
+  await waitFor('the batch stored', async () => (await pending()) === 0, 10_000);
+  expect([await logged(alice), await logged(bob)]).toEqual([range(20), range(20)]);
+  expect(await client.xlen(DEAD)).toBe(deadBefore);
+}, TIMEOUT);
