@@ -4,7 +4,8 @@
  * own: each user's entries are stored once and in order, an invalid entry
  * is dead-lettered alone, an entry whose append fails waits in place while
  * the rest of its batch is stored, and a batch whose call Redis refuses
- * waits whole, then is stored once, in order.
+ * waits whole, then is stored once, in order. A batch request goes in one
+ * call too, and its dedupe markers still skip a retry.
  */
 import { compareEventIds } from '#herald/contracts/event-id';
 import type { Redis } from 'ioredis';
@@ -107,4 +108,21 @@ it('keeps a batch whose call Redis refuses waiting whole, then stores each entry
   await waitFor('the batch stored', async () => (await pending()) === 0, 10_000);
   expect([await logged(alice), await logged(bob)]).toEqual([range(20), range(20)]);
   expect(await client.xlen(DEAD)).toBe(deadBefore);
+}, TIMEOUT);
+
+it('stores a batch request sent twice with one Idempotency-Key once: one call, its events in order, the retry skipped by their markers', async () => {
+  const [alice, bob] = ['alice', 'bob'].map(newUser);
+  const events = range(10).map((n) => ({ type: 'batch.test', recipients: [n % 2 ? alice : bob], persist: false, data: { n } }));
+  const send = () =>
+    fetch(`${hub.url}/v1/events/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${hub.serviceToken()}`, 'content-type': 'application/json', 'idempotency-key': `batch-${alice}` },
+      body: JSON.stringify({ events }),
+    });
+  const callsBefore = await scriptCalls();
+  expect((await send()).status).toBe(202);
+  expect((await send()).status).toBe(202);
+  expect([await logged(alice), await logged(bob)]).toEqual([[1, 3, 5, 7, 9], [2, 4, 6, 8, 10]]);
+  // Two requests, a call each; a heartbeat or two meanwhile.
+  expect((await scriptCalls()) - callsBefore).toBeLessThan(6);
 }, TIMEOUT);

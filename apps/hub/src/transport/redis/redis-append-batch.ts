@@ -31,17 +31,26 @@ interface Append {
   reject(err: Error): void;
 }
 
+/** The appends of one script call; the ingress entries among them are all of one group and consumer. */
+interface Batch {
+  readonly appends: Append[];
+  ack?: { group: string; consumer: string };
+}
+
 /**
  * Gathers the appends asked for in one turn of the event loop (an ingress
  * read's batch, a batch request) and sends them as one script call per slot
  * (all of them, on one node; in a Redis Cluster, the keys of one call must
  * share a slot). Per event, a call costs what the script does, not a
  * command's round of encoding, queueing and reply: most of what an append
- * cost the hub. Calls go out in the order of their first append, on one
+ * cost the hub. Calls go out in the order they were begun, on one
  * connection, so a source's events are stored in the order they were asked.
  */
 export class AppendBatcher {
-  private readonly waiting = new Map<number, Append[]>();
+  /** The batch each slot's appends join now. */
+  private readonly open = new Map<number, Batch>();
+  /** Every batch begun this turn, in order. */
+  private readonly begun: Batch[] = [];
 
   constructor(
     private readonly redis: RedisConnections,
@@ -58,27 +67,31 @@ export class AppendBatcher {
   append(event: PreparedEvent, sources: readonly string[], options: AppendOptions): Promise<number> {
     const slot = this.redis.topology.oneSlot ? 0 : keySlot(this.redis.keys.log(sources[0]));
     return new Promise((resolve, reject) => {
-      let batch = this.waiting.get(slot);
-      if (!batch) {
-        if (this.waiting.size === 0) process.nextTick(() => this.flush());
-        this.waiting.set(slot, (batch = []));
+      const { ack } = options;
+      let batch = this.open.get(slot);
+      const other = ack && batch?.ack && (batch.ack.group !== ack.group || batch.ack.consumer !== ack.consumer);
+      if (!batch || batch.appends.length === APPEND_BATCH_MAX || other) {
+        if (this.begun.length === 0) process.nextTick(() => this.flush());
+        batch = { appends: [] };
+        this.open.set(slot, batch);
+        this.begun.push(batch);
       }
-      batch.push({ event, sources, options, resolve, reject });
+      if (ack) batch.ack ??= ack;
+      batch.appends.push({ event, sources, options, resolve, reject });
     });
   }
 
   private flush(): void {
-    const batches = [...this.waiting.values()];
-    this.waiting.clear();
-    for (const batch of batches) {
-      for (let i = 0; i < batch.length; i += APPEND_BATCH_MAX) void this.send(batch.slice(i, i + APPEND_BATCH_MAX));
-    }
+    const batches = this.begun.splice(0);
+    this.open.clear();
+    for (const batch of batches) void this.send(batch);
   }
 
-  private async send(appends: Append[]): Promise<void> {
+  private async send(batch: Batch): Promise<void> {
+    const { appends } = batch;
     let results: (number | string)[];
     try {
-      results = await this.redis.appendScripts.heraldAppend(...this.call(appends));
+      results = await this.redis.appendScripts.heraldAppend(...this.call(batch));
     } catch (err) {
       for (const append of appends) append.reject(err as Error);
       return;
@@ -90,29 +103,52 @@ export class AppendBatcher {
     });
   }
 
-  /** The script's arguments: numkeys, each key once, then what each event needs (see APPEND). */
-  private call(appends: Append[]): [number, ...(string | number)[]] {
+  /** The script's arguments: numkeys, the keys, then each source once and each event (see APPEND). */
+  private call({ appends, ack }: Batch): [number, ...(string | number)[]] {
     const { keys, topology } = this.redis;
-    const keyList: string[] = [];
-    const indexes = new Map<string, number>();
-    const indexOf = (key: string, beside?: string): number => {
-      let index = indexes.get(key);
-      if (index === undefined) {
-        index = keyList.push(key);
-        indexes.set(key, index);
-        if (beside !== undefined) keyList.push(beside);
-      }
-      return index;
+    const sourceKeys: string[] = [];
+    const channels: string[] = [];
+    const sourceNumbers = new Map<string, number>();
+    const otherKeys: string[] = [];
+    const places = new Map<string, number>();
+    const placeOf = (key: string): number => {
+      let place = places.get(key);
+      if (place === undefined) places.set(key, (place = otherKeys.push(key)));
+      return place;
     };
-    const { maxEvents, ttlMs, maxBytes } = this.limits;
-    const args: (string | number)[] = [appends.length, maxEvents, ttlMs, topology.publishCommand, maxBytes];
+    const events: (string | number)[] = [];
     for (const { event, sources, options } of appends) {
-      const { ack, dedupe } = options;
-      const marker = dedupe ? indexOf(keys.seen(dedupe.key, topology.oneSlot ? undefined : sources[0])) : 0;
-      const ingress = ack ? indexOf(keys.ingress) : 0;
-      args.push(sources.length, marker, dedupe?.windowMs ?? '', ingress, ack?.group ?? '', ack?.consumer ?? '', ack?.entryId ?? '', event.type, event.tail);
-      for (const source of sources) args.push(indexOf(keys.log(source), keys.logBytes(source)), keys.channel(source));
+      const { dedupe } = options;
+      if (dedupe) events.push(sources.length, placeOf(keys.seen(dedupe.key, topology.oneSlot ? undefined : sources[0])), dedupe.windowMs);
+      else events.push(sources.length, 0);
+      events.push(options.ack?.entryId ?? '', event.type, event.tail);
+      for (const source of sources) {
+        let number = sourceNumbers.get(source);
+        if (number === undefined) {
+          number = channels.push(keys.channel(source));
+          sourceNumbers.set(source, number);
+          sourceKeys.push(keys.log(source), keys.logBytes(source));
+        }
+        events.push(number);
+      }
     }
-    return [keyList.length, ...keyList, ...args];
+    const ingress = ack ? placeOf(keys.ingress) : 0;
+    const { maxEvents, ttlMs, maxBytes } = this.limits;
+    return [
+      sourceKeys.length + otherKeys.length,
+      ...sourceKeys,
+      ...otherKeys,
+      appends.length,
+      maxEvents,
+      ttlMs,
+      topology.publishCommand,
+      maxBytes,
+      channels.length,
+      ingress,
+      ack?.group ?? '',
+      ack?.consumer ?? '',
+      ...channels,
+      ...events,
+    ];
   }
 }

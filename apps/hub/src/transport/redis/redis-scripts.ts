@@ -14,39 +14,47 @@
  * counter beside it, in its slot, tracks the bytes of type and envelope),
  * dropping the oldest; the newest event is always kept. An event is skipped
  * when its dedupe marker is already set (a retried publication; a retry
- * renews the marker's window), and acknowledges its ingress entry in the
- * same step as it is stored, only if this consumer still owns it. Each event
- * is served on its own (pcall): one that fails leaves the others stored, and
- * its error is its result alone.
+ * renews the marker's window). An event from an ingress entry is stored only
+ * if this consumer still owns the entry, and the entries stored are
+ * acknowledged before the script ends, so in the same step. Each event is
+ * served on its own (pcall): one that fails leaves the others stored, and its
+ * error is its result alone.
  *
- * KEYS: every key of the batch once: a log and its byte counter side by
- *       side, dedupe markers, the ingress stream.
- * ARGV: events, maxlen, ttlMs, publish command, maxBytes, then for each
- *       event: n (its sources), marker key index (0 = none), marker ttl,
- *       ingress key index (0 = no ack), group, consumer, entry id, type,
- *       tail, then n times: log key index, channel.
+ * Every argument a batch repeats is given once: a source's keys and channel,
+ * the ingress stream, group and consumer. Each argument costs the hub an
+ * encoding and a string to collect, Redis a parse.
+ *
+ * KEYS: each source's log and byte counter (source i: 2i - 1 and 2i), then
+ *       dedupe markers and the ingress stream.
+ * ARGV: events, maxlen, ttlMs, publish command, maxBytes, sources (m),
+ *       ingress (its place after the sources' keys; 0 = no ingress entry),
+ *       group, consumer, each source's channel (m), then for each event:
+ *       n (its sources), marker (its place after the sources' keys; 0 =
+ *       none), the marker's ttl (only with a marker), ingress entry id
+ *       ('' = none), type, tail, then its n sources' numbers.
  * Returns, for each event, the number of sources served (0 for a duplicate,
  * -1 when this consumer no longer owns its entry), or its error's message.
  */
 export const APPEND = `
 local maxlen, ttl, publish, maxBytes = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
-local function appendOne(at)
-  local n, marker, markerTtl, ingress = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
-  local group, consumer, entry, kind, tail = ARGV[at + 4], ARGV[at + 5], ARGV[at + 6], ARGV[at + 7], ARGV[at + 8]
-  if ingress > 0 then
-    local pending = redis.call('XPENDING', KEYS[ingress], group, entry, entry, 1, consumer)
-    if #pending == 0 then return -1 end
+local sources, group, consumer = tonumber(ARGV[6]), ARGV[8], ARGV[9]
+local ingress = tonumber(ARGV[7]) > 0 and KEYS[2 * sources + tonumber(ARGV[7])] or nil
+local stored = {}
+local function appendOne(n, marker, markerTtl, entry, kind, tail, first)
+  if entry ~= '' then
+    if stored[entry] then return -1 end
+    if #redis.call('XPENDING', ingress, group, entry, entry, 1, consumer) == 0 then return -1 end
   end
-  if marker > 0 and not redis.call('SET', KEYS[marker], '1', 'NX', 'PX', markerTtl) then
+  if marker and not redis.call('SET', marker, '1', 'NX', 'PX', markerTtl) then
     -- A write all the same: a WAIT that follows on this connection then
     -- covers the first attempt too, which another connection may have made.
-    redis.call('PEXPIRE', KEYS[marker], markerTtl)
+    redis.call('PEXPIRE', marker, markerTtl)
     return 0
   end
   local size = #kind + #tail
-  for j = 1, n do
-    local k = tonumber(ARGV[at + 7 + 2 * j])
-    local log, bytes = KEYS[k], KEYS[k + 1]
+  for j = 0, n - 1 do
+    local source = tonumber(ARGV[first + j])
+    local log, bytes = KEYS[2 * source - 1], KEYS[2 * source]
     local id = redis.call('XADD', log, '*', 't', kind, 'b', tail)
     local total = redis.call('INCRBY', bytes, size)
     local count = redis.call('XLEN', log)
@@ -62,22 +70,30 @@ local function appendOne(at)
     end
     redis.call('PEXPIRE', log, ttl)
     redis.call('PEXPIRE', bytes, ttl)
-    redis.call(publish, ARGV[at + 8 + 2 * j], id .. '\\n' .. kind .. '\\n' .. tail)
+    redis.call(publish, ARGV[9 + source], id .. '\\n' .. kind .. '\\n' .. tail)
   end
-  if ingress > 0 then redis.call('XACK', KEYS[ingress], group, entry) end
+  if entry ~= '' then stored[entry] = true end
   return n
 end
-local results = {}
-local at = 6
+local results, acks = {}, {}
+local at = 10 + sources
 for i = 1, tonumber(ARGV[1]) do
-  local ok, served = pcall(appendOne, at)
+  local n, place, markerTtl = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), nil
+  local marker
+  if place > 0 then
+    marker, markerTtl, at = KEYS[2 * sources + place], ARGV[at + 2], at + 1
+  end
+  local entry = ARGV[at + 2]
+  local ok, served = pcall(appendOne, n, marker, markerTtl, entry, ARGV[at + 3], ARGV[at + 4], at + 5)
   if ok then
     results[i] = served
+    if served > 0 and entry ~= '' then acks[#acks + 1] = entry end
   else
     results[i] = type(served) == 'table' and served.err or tostring(served)
   end
-  at = at + 9 + 2 * tonumber(ARGV[at])
+  at = at + 5 + n
 end
+if #acks > 0 then redis.call('XACK', ingress, group, unpack(acks)) end
 return results
 `;
 
