@@ -10,6 +10,10 @@
 import { compareEventIds } from '#herald/contracts/event-id';
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../apps/hub/src/config/config.js';
+import { PreparedEvent } from '../apps/hub/src/events/stream-message.js';
+import { RedisReplayLog } from '../apps/hub/src/transport/redis/redis-replay-log.js';
+import { RedisConnections } from '../apps/hub/src/transport/redis/redis.connections.js';
 import type { TestHub } from './support/hub.js';
 import { RedisHub, startRedisHub } from './support/redis-hub.js';
 import { newUser } from './support/users.js';
@@ -126,3 +130,52 @@ it('stores a batch request sent twice with one Idempotency-Key once: one call, i
   // Two requests, a call each; a heartbeat or two meanwhile.
   expect((await scriptCalls()) - callsBefore).toBeLessThan(6);
 }, TIMEOUT);
+
+describe('appends of ingress entries, on connections of their own (prefix other:)', () => {
+  let connections: RedisConnections;
+  let log: RedisReplayLog;
+  const ingress = 'other:ingress';
+  const consumer = 'test-consumer';
+
+  beforeAll(async () => {
+    const config = loadConfig({ REDIS_URL: running.redis.url, REDIS_PREFIX: 'other:' });
+    connections = new RedisConnections(config);
+    log = new RedisReplayLog(connections, config);
+    await client.xgroup('CREATE', ingress, GROUP, '$', 'MKSTREAM');
+    await waitFor('the connections', () => connections.ready);
+  });
+  afterAll(() => connections?.onApplicationShutdown());
+
+  /** An entry added and read by `consumer`: pending for it. */
+  async function held(): Promise<string> {
+    const entryId = (await client.xadd(ingress, '*', 'envelope', '{}'))!;
+    await client.xreadgroup('GROUP', GROUP, consumer, 'COUNT', 1, 'STREAMS', ingress, '>');
+    return entryId;
+  }
+
+  const event = (n: number) => PreparedEvent.from({ type: 'batch.test', data: { n } }, new Date());
+  const ack = (entryId: string, by = consumer) => ({ ack: { group: GROUP, consumer: by, entryId } });
+  const stored = async (user: string) =>
+    (await client.xrange(`other:log:{${user}}`, '-', '+')).map(([, fields]) => (JSON.parse(`{${fields[3]}`) as { data: { n: number } }).data.n);
+
+  it('stores an entry offered twice in one call once, and acknowledges it', async () => {
+    const user = newUser('twice');
+    const entryId = await held();
+    expect(await Promise.all([log.append(event(1), [user], ack(entryId)), log.append(event(1), [user], ack(entryId))])).toEqual([1, -1]);
+    expect(await stored(user)).toEqual([1]);
+    expect(Number(((await client.xpending(ingress, GROUP)) as [number])[0])).toBe(0);
+  });
+
+  it('stores nothing for an entry this consumer does not hold, the rest of the turn all the same (another consumer\'s entries in a call of their own)', async () => {
+    const [user, other, mine] = ['taken', 'other', 'mine'].map(newUser);
+    const [entryId, ownId] = [await held(), await held()];
+    const served = await Promise.all([
+      log.append(event(1), [user], ack(entryId, 'another-consumer')),
+      log.append(event(2), [other]),
+      log.append(event(3), [mine], ack(ownId)),
+    ]);
+    expect(served).toEqual([-1, 1, 1]);
+    expect([await stored(user), await stored(other), await stored(mine)]).toEqual([[], [2], [3]]);
+    expect(await client.xpending(ingress, GROUP, '-', '+', 10)).toEqual([[entryId, consumer, expect.any(Number), 1]]);
+  });
+});
