@@ -103,7 +103,7 @@ export class AppendBatcher {
     });
   }
 
-  /** The script's arguments: numkeys, the keys, then each source once and each event (see APPEND). */
+  /** The script's arguments: numkeys, the keys, each source once, then the events' lines (see APPEND). */
   private call({ appends, ack }: Batch): [number, ...(string | number)[]] {
     const { keys, topology } = this.redis;
     const sourceKeys: string[] = [];
@@ -148,7 +148,7 @@ export class AppendBatcher {
       ack?.group ?? '',
       ack?.consumer ?? '',
       ...channels,
-      ...events,
+      `${events.join('\n')}\n`,
     ];
   }
 }

@@ -20,18 +20,22 @@
  * served on its own (pcall): one that fails leaves the others stored, and its
  * error is its result alone.
  *
- * Every argument a batch repeats is given once: a source's keys and channel,
- * the ingress stream, group and consumer. Each argument costs the hub an
- * encoding and a string to collect, Redis a parse.
+ * Every argument a batch repeats is given once (a source's keys and
+ * channel, the ingress stream, group and consumer), and the events' own
+ * fields travel in one argument, a line each: each argument costs the hub an
+ * encoding and pieces of string to collect, and Redis a parse, where a line
+ * costs a match. No field holds a line break: numbers, entry ids, event
+ * types, and the tail, which is JSON.
  *
  * KEYS: each source's log and byte counter (source i: 2i - 1 and 2i), then
  *       dedupe markers and the ingress stream.
  * ARGV: events, maxlen, ttlMs, publish command, maxBytes, sources (m),
  *       ingress (its place after the sources' keys; 0 = no ingress entry),
- *       group, consumer, each source's channel (m), then for each event:
- *       n (its sources), marker (its place after the sources' keys; 0 =
- *       none), the marker's ttl (only with a marker), ingress entry id
- *       ('' = none), type, tail, then its n sources' numbers.
+ *       group, consumer, each source's channel (m), then the events' lines:
+ *       for each event n (its sources), marker (its place after the
+ *       sources' keys; 0 = none), the marker's ttl (only with a marker),
+ *       ingress entry id ('' = none), type, tail, then its n sources'
+ *       numbers; each line ends with a line break.
  * Returns, for each event, the number of sources served (0 for a duplicate,
  * -1 when this consumer no longer owns its entry), or its error's message.
  */
@@ -40,7 +44,7 @@ local maxlen, ttl, publish, maxBytes = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonu
 local sources, group, consumer = tonumber(ARGV[6]), ARGV[8], ARGV[9]
 local ingress = tonumber(ARGV[7]) > 0 and KEYS[2 * sources + tonumber(ARGV[7])] or nil
 local stored = {}
-local function appendOne(n, marker, markerTtl, entry, kind, tail, first)
+local function appendOne(marker, markerTtl, entry, kind, tail, own)
   if entry ~= '' then
     if stored[entry] then return -1 end
     if #redis.call('XPENDING', ingress, group, entry, entry, 1, consumer) == 0 then return -1 end
@@ -52,8 +56,7 @@ local function appendOne(n, marker, markerTtl, entry, kind, tail, first)
     return 0
   end
   local size = #kind + #tail
-  for j = 0, n - 1 do
-    local source = tonumber(ARGV[first + j])
+  for _, source in ipairs(own) do
     local log, bytes = KEYS[2 * source - 1], KEYS[2 * source]
     local id = redis.call('XADD', log, '*', 't', kind, 'b', tail)
     local total = redis.call('INCRBY', bytes, size)
@@ -73,25 +76,24 @@ local function appendOne(n, marker, markerTtl, entry, kind, tail, first)
     redis.call(publish, ARGV[9 + source], id .. '\\n' .. kind .. '\\n' .. tail)
   end
   if entry ~= '' then stored[entry] = true end
-  return n
+  return #own
 end
 local results, acks = {}, {}
-local at = 10 + sources
+local field = string.gmatch(ARGV[10 + sources], '([^\\n]*)\\n')
 for i = 1, tonumber(ARGV[1]) do
-  local n, place, markerTtl = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), nil
-  local marker
-  if place > 0 then
-    marker, markerTtl, at = KEYS[2 * sources + place], ARGV[at + 2], at + 1
-  end
-  local entry = ARGV[at + 2]
-  local ok, served = pcall(appendOne, n, marker, markerTtl, entry, ARGV[at + 3], ARGV[at + 4], at + 5)
+  local n, place = tonumber(field()), tonumber(field())
+  local marker, markerTtl
+  if place > 0 then marker, markerTtl = KEYS[2 * sources + place], field() end
+  local entry, kind, tail = field(), field(), field()
+  local own = {}
+  for j = 1, n do own[j] = tonumber(field()) end
+  local ok, served = pcall(appendOne, marker, markerTtl, entry, kind, tail, own)
   if ok then
     results[i] = served
     if served > 0 and entry ~= '' then acks[#acks + 1] = entry end
   else
     results[i] = type(served) == 'table' and served.err or tostring(served)
   end
-  at = at + 5 + n
 end
 if #acks > 0 then redis.call('XACK', ingress, group, unpack(acks)) end
 return results
