@@ -8,13 +8,14 @@
  * call too, and its dedupe markers still skip a retry.
  */
 import { compareEventIds } from '#herald/contracts/event-id';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../apps/hub/src/config/config.js';
 import { PreparedEvent } from '../apps/hub/src/events/stream-message.js';
 import { RedisReplayLog } from '../apps/hub/src/transport/redis/redis-replay-log.js';
 import { RedisConnections } from '../apps/hub/src/transport/redis/redis.connections.js';
 import type { TestHub } from './support/hub.js';
+import { RedisServer, startRedis } from './support/processes.js';
 import { RedisHub, startRedisHub } from './support/redis-hub.js';
 import { newUser } from './support/users.js';
 import { waitFor } from './support/wait.js';
@@ -177,5 +178,44 @@ describe('appends of ingress entries, on connections of their own (prefix other:
     expect(served).toEqual([-1, 1, 1]);
     expect([await stored(user), await stored(other), await stored(mine)]).toEqual([[], [2], [3]]);
     expect(await client.xpending(ingress, GROUP, '-', '+', 10)).toEqual([[entryId, consumer, expect.any(Number), 1]]);
+  });
+});
+
+describe('appends on a Redis that became a replica (a master demoted under its connections)', () => {
+  let demoted: RedisServer;
+  let demotedClient: Redis;
+  let connections: RedisConnections;
+  let log: RedisReplayLog;
+
+  beforeAll(async () => {
+    demoted = await startRedis();
+    demotedClient = new Redis(demoted.url);
+    const config = loadConfig({ REDIS_URL: demoted.url });
+    connections = new RedisConnections(config);
+    log = new RedisReplayLog(connections, config);
+    await waitFor('the connections', () => connections.ready);
+  });
+  afterAll(async () => {
+    connections?.onApplicationShutdown();
+    demotedClient?.disconnect();
+    await demoted?.stop();
+  });
+
+  it('fail the whole call with READONLY, so that the connection goes to find the master, and work once it is one again', async () => {
+    const user = newUser('demoted');
+    const event = PreparedEvent.from({ type: 'batch.test', data: {} }, new Date());
+    expect(await log.append(event, [user])).toBe(1);
+    await demotedClient.replicaof('127.0.0.1', String(running.redis.port));
+    let reconnects = 0;
+    connections.appends.on('reconnecting', () => reconnects++);
+    const refused = await Promise.allSettled([log.append(event, [user]), log.append(event, [newUser('other')])]);
+    expect(refused.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual([
+      expect.stringMatching(/^READONLY/),
+      expect.stringMatching(/^READONLY/),
+    ]);
+    await waitFor('the connection to reconnect', () => reconnects > 0);
+    await demotedClient.replicaof('NO', 'ONE');
+    await waitFor('the connection back', () => connections.ready);
+    expect(await log.append(event, [user])).toBe(1);
   });
 });

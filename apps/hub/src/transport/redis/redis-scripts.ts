@@ -18,7 +18,8 @@
  * if this consumer still owns the entry, and the entries stored are
  * acknowledged before the script ends, so in the same step. Each event is
  * served on its own (pcall): one that fails leaves the others stored, and its
- * error is its result alone.
+ * error is its result alone, unless the node refuses writes (a replica, out
+ * of memory): then the call fails with that error, having stored nothing.
  *
  * Every argument a batch repeats is given once (a source's keys and
  * channel, the ingress stream, group and consumer), and the events' own
@@ -43,6 +44,7 @@ export const APPEND = `
 local maxlen, ttl, publish, maxBytes = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
 local sources, group, consumer = tonumber(ARGV[6]), ARGV[8], ARGV[9]
 local ingress = tonumber(ARGV[7]) > 0 and KEYS[2 * sources + tonumber(ARGV[7])] or nil
+local refusals = { READONLY = true, OOM = true, MISCONF = true, NOREPLICAS = true }
 local stored = {}
 local function appendOne(marker, markerTtl, entry, kind, tail, own)
   if entry ~= '' then
@@ -92,7 +94,13 @@ for i = 1, tonumber(ARGV[1]) do
     results[i] = served
     if served > 0 and entry ~= '' then acks[#acks + 1] = entry end
   else
-    results[i] = type(served) == 'table' and served.err or tostring(served)
+    local message = type(served) == 'table' and served.err or tostring(served)
+    -- The node's refusal, not the event's: the call's error, as Redis would
+    -- give it, so that the client acts on it (READONLY: a demoted master,
+    -- reconnect). Redis refuses only a script's first write, so nothing of
+    -- this call is stored.
+    if refusals[string.match(message, '^%u+')] then return redis.error_reply(message) end
+    results[i] = message
   end
 end
 if #acks > 0 then redis.call('XACK', ingress, group, unpack(acks)) end
