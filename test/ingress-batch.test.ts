@@ -179,6 +179,16 @@ describe('appends of ingress entries, on connections of their own (prefix other:
     expect([await stored(user), await stored(other), await stored(mine)]).toEqual([[], [2], [3]]);
     expect(await client.xpending(ingress, GROUP, '-', '+', 10)).toEqual([[entryId, consumer, expect.any(Number), 1]]);
   });
+
+  it('fails alone an event whose entry it cannot look up (the group is gone), the rest of the call stored', async () => {
+    const [orphan, other] = ['orphan', 'other'].map(newUser);
+    const outcomes = await Promise.allSettled([
+      log.append(event(1), [orphan], { ack: { group: 'no-such-group', consumer, entryId: '1-1' } }),
+      log.append(event(2), [other]),
+    ]);
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual([expect.stringMatching(/NOGROUP/), 1]);
+    expect([await stored(orphan), await stored(other)]).toEqual([[], [2]]);
+  });
 });
 
 describe('appends on a Redis that became a replica (a master demoted under its connections)', () => {
