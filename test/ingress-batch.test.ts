@@ -59,10 +59,13 @@ async function logged(user: string): Promise<number[]> {
 
 const pending = async () => Number(((await client.xpending(INGRESS, GROUP)) as [number])[0]);
 
-async function scriptCalls(): Promise<number> {
+/** How often Redis ran the command so far. */
+async function commandCalls(command: string): Promise<number> {
   const stats = await client.info('commandstats');
-  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) + Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
 }
+
+const scriptCalls = async () => (await commandCalls('evalsha')) + (await commandCalls('eval'));
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -80,6 +83,20 @@ it('stores a read of 256 entries in one script call: each user\'s once and in or
   expect(letters).toEqual([ids[100], ids[200]]);
   // 258 entries: two reads, and a heartbeat or two (a script each) meanwhile; one call per entry would be 256 and more.
   expect((await scriptCalls()) - callsBefore).toBeLessThan(8);
+}, TIMEOUT);
+
+it('reads entries that trickle in together, not one by one, each user\'s once and in order', async () => {
+  const users = range(4).map((i) => newUser(`t${i}`));
+  const readsBefore = await commandCalls('xreadgroup');
+  // One command each, a little apart: a blocked read wakes at the first of them.
+  for (const n of range(25)) {
+    for (const user of users) await client.xadd(INGRESS, '*', 'envelope', envelope(user, n));
+    await sleep(1);
+  }
+  await waitFor('every entry acknowledged', async () => (await pending()) === 0 && (await logged(users[3])).length === 25, 10_000);
+  for (const user of users) expect(await logged(user)).toEqual(range(25));
+  // 100 entries over 25 ms and more: a read per entry or two without the pause after a short read.
+  expect((await commandCalls('xreadgroup')) - readsBefore).toBeLessThan(30);
 }, TIMEOUT);
 
 it('keeps an entry whose append fails waiting in place, stores the rest of its batch at once, and the entry once when it can be', async () => {

@@ -11,6 +11,16 @@ import { RedisConnections } from './redis.connections.js';
 export const INGRESS_GROUP = 'herald';
 const READ_COUNT = 256;
 const BLOCK_MS = 1000;
+/**
+ * After a read that did not fill its batch, the next one waits this long
+ * (the batch is handled meanwhile). A blocked read returns as soon as one
+ * entry is added, so entries that trickle in (a publisher's pipeline each
+ * millisecond) were read a few at a time, each read paying its round trips,
+ * its script call and their wake-ups: at 10,000/s, 7 entries a read, hub
+ * and Redis CPU 72 µs per entry; waiting 5 ms, 57 entries a read and 48 µs.
+ * An entry waits at most this much longer.
+ */
+const LINGER_MS = 5;
 const ERROR_PAUSE_MS = 500;
 /** Retries of entries deferred by an outage: soon at first, then at most this often. */
 const OUTAGE_FIRST_PAUSE_MS = 100;
@@ -128,6 +138,7 @@ export class RedisIngressSource extends IngressSource {
         this.handling.catch(() => undefined);
         if (state === 'failing') this.logger.log('ingress consumer is reading again');
         state = 'reading';
+        if (entries.length > 0 && entries.length < READ_COUNT) await sleep(LINGER_MS);
       } catch (err) {
         if ((err as Error).message?.includes('NOGROUP')) groupReady = false;
         if (state === 'reading' && this.running) {
