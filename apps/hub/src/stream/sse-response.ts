@@ -63,7 +63,7 @@ class SseResponse implements Observer<MessageEvent> {
     if (request.socket.destroyed) this.close();
   }
 
-  /** Whether the client left before the handler's Observable came: it is then never subscribed. */
+  /** Whether the client left before the handler's Observable came. */
   get isClosed(): boolean {
     return this.closed;
   }
@@ -196,11 +196,14 @@ async function sse(
     stream.close();
     throw err;
   }
-  if (stream.isClosed) return;
   if (!isObservable(producer)) {
     stream.close();
     throw new TypeError('an @Sse() route handler must return an Observable');
   }
+  // A client that left while the handler was setting up: its Observable is
+  // subscribed and unsubscribed at once, so that its teardown releases what
+  // the handler took for it.
+  if (stream.isClosed) return void producer.subscribe().unsubscribe();
   return stream.start(producer as Observable<MessageEvent>);
 }
 

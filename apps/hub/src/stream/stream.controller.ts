@@ -1,4 +1,4 @@
-import { Body, Controller, Headers, MessageEvent, Param, Put, Query, Sse, SseSignal, UseGuards } from '@nestjs/common';
+import { Body, Controller, Headers, MessageEvent, Param, Put, Query, Sse, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { ServerResponse } from 'node:http';
 import type { Observable } from 'rxjs';
@@ -97,12 +97,11 @@ export class StreamController {
     @Headers('last-event-id') header: string | undefined,
     @Query('lastEventId') query: unknown,
     @Query('topic') topic: unknown,
-    @SseSignal() signal: AbortSignal,
     @RawResponse() response: ServerResponse,
   ): Promise<Observable<MessageEvent>> {
     const after = lastEventId(header, query);
     const topics = this.access.followable(principal, topic, 'topic');
-    return this.streams.open(principal, { after, topics }, signal, response);
+    return this.streams.open(principal, { after, topics }, response);
   }
 
   @Put('streams/:connectionId/topics')

@@ -1,6 +1,6 @@
 import { HttpStatus, Injectable, Logger, MessageEvent, NotFoundException } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import { EMPTY, Observable } from 'rxjs';
+import { Observable } from 'rxjs';
 import type { Principal } from '#herald/auth/principal';
 import { type DecodedStreamPosition, sourceHash } from '#herald/contracts/stream-position';
 import { topicSource } from '#herald/contracts/topic';
@@ -26,14 +26,11 @@ export class StreamService {
   /**
    * @param request.after the client's last stream id (decoded), or null for a fresh subscribe.
    * @param request.topics the topics to follow (checked).
-   * @param signal aborted when the response ends, however it ends; releases the stream's slot
-   *   even if Nest never subscribes (the client left during setup).
    * @param response closed with the stream when the hub ends it.
    */
   async open(
     principal: Principal,
     request: { after: DecodedStreamPosition | null; topics: readonly string[] },
-    signal: AbortSignal,
     response?: ServerResponse,
   ): Promise<Observable<MessageEvent>> {
     if (this.draining.active) {
@@ -46,14 +43,10 @@ export class StreamService {
     const topics = request.topics.map(topicSource);
     const id = this.instance.nextConnectionId();
     const connection = await this.registry.open({ id, userId, topics, expiresAt: principal.exp * 1000, response });
-    if (signal.aborted) {
-      // The client left while it was being admitted: Nest will not subscribe.
-      this.registry.remove(connection);
-      return EMPTY;
-    }
     // Bound, not a closure: a closure here would keep this whole call's scope for the stream's life.
+    // The writer (sse-response.ts) unsubscribes when the response ends, also from a client that
+    // left while this was waiting: the teardown releases the stream's place in every case.
     const remove = this.registry.remove.bind(this.registry, connection);
-    signal.addEventListener('abort', remove, { once: true });
     const readyData = JSON.stringify({ userId, connectionId: id, topics: request.topics });
     const { after } = request;
     // A topic the client's id has no position for (new to it) starts at its head.
