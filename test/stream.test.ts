@@ -4,6 +4,7 @@
  * `eventsource` package (automatic reconnect with Last-Event-ID). The contract
  * is ../shared/spec/API.md, "Subscribe" and "Tokens".
  */
+import { jest } from '@jest/globals';
 import { EventSource } from 'eventsource';
 import jwt from 'jsonwebtoken';
 import type { Server } from 'node:http';
@@ -291,6 +292,38 @@ describe('GET /v1/stream', () => {
     expect(response.status).toBe(401);
     expect(response.headers.get('content-type')).toMatch(/^application\/json\b/);
     expect(await response.json()).toMatchObject({ statusCode: 401 });
+  });
+});
+
+describe('a client that leaves while its stream is being admitted', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub();
+  });
+  afterAll(() => stopHub(hub));
+
+  it('gives its place back: nothing stays in the registry or waits for its token to expire', async () => {
+    // Admission held open until the client is gone, as a slow cluster-wide count would.
+    let admit = () => undefined as void;
+    const admitted = new Promise<void>((resolve) => (admit = resolve));
+    const open = hub.registry.open.bind(hub.registry);
+    let opened: Promise<unknown> | undefined;
+    const spy = jest.spyOn(hub.registry, 'open').mockImplementationOnce(async (stream) => {
+      await admitted;
+      opened = open(stream);
+      return opened as ReturnType<typeof open>;
+    });
+    const client = new AbortController();
+    const request = fetch(`${hub.url}/v1/stream?access_token=${hub.userToken(newUser('alice'))}`, { signal: client.signal });
+    request.catch(() => undefined);
+    await waitFor('the stream to be in admission', () => spy.mock.calls.length === 1, 2000);
+    client.abort();
+    await sleep(200); // the hub sees the connection close
+    admit();
+    await waitFor('the stream to be admitted', () => opened !== undefined, 2000);
+    await opened;
+    await waitFor('the hub to give the place back', () => hub.registry.size === 0 && hub.registry.expiryCount === 0, 2000);
+    spy.mockRestore();
   });
 });
 
