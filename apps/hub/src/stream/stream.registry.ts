@@ -27,7 +27,7 @@ export interface NewStream {
   readonly topics: readonly string[];
   /** When its token expires, in wall-clock ms since the epoch. */
   readonly expiresAt: number;
-  /** Closed with the stream when the hub ends it. */
+  /** Its socket is corked while `ready` and the replay are written. */
   readonly response?: ServerResponse;
 }
 

@@ -26,7 +26,7 @@ export class StreamService {
   /**
    * @param request.after the client's last stream id (decoded), or null for a fresh subscribe.
    * @param request.topics the topics to follow (checked).
-   * @param response closed with the stream when the hub ends it.
+   * @param response whose socket is corked while `ready` and the replay are written.
    */
   async open(
     principal: Principal,
