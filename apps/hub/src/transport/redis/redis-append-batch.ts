@@ -103,11 +103,10 @@ export class AppendBatcher {
     });
   }
 
-  /** The script's arguments: numkeys, the keys, each source once, then the events' lines (see APPEND). */
+  /** The script's arguments: numkeys, the keys, then each source's name once and the events' lines (see APPEND). */
   private call({ appends, ack }: Batch): [number, ...(string | number)[]] {
     const { keys, topology } = this.redis;
-    const sourceKeys: string[] = [];
-    const channels: string[] = [];
+    const names: string[] = [];
     const sourceNumbers = new Map<string, number>();
     const otherKeys: string[] = [];
     const places = new Map<string, number>();
@@ -125,9 +124,8 @@ export class AppendBatcher {
       for (const source of sources) {
         let number = sourceNumbers.get(source);
         if (number === undefined) {
-          number = channels.push(keys.channel(source));
+          number = names.push(source);
           sourceNumbers.set(source, number);
-          sourceKeys.push(keys.log(source), keys.logBytes(source));
         }
         events.push(number);
       }
@@ -135,19 +133,21 @@ export class AppendBatcher {
     const ingress = ack ? placeOf(keys.ingress) : 0;
     const { maxEvents, ttlMs, maxBytes } = this.limits;
     return [
-      sourceKeys.length + otherKeys.length,
-      ...sourceKeys,
+      1 + otherKeys.length,
+      keys.log(names[0]),
       ...otherKeys,
       appends.length,
       maxEvents,
       ttlMs,
       topology.publishCommand,
       maxBytes,
-      channels.length,
+      keys.heads.log,
+      keys.heads.logBytes,
+      keys.heads.channel,
       ingress,
       ack?.group ?? '',
       ack?.consumer ?? '',
-      ...channels,
+      `${names.join('\n')}\n`,
       `${events.join('\n')}\n`,
     ];
   }

@@ -5,27 +5,31 @@
  * touch them together.
  */
 export class RedisKeys {
-  private readonly channelPrefix: string;
+  /**
+   * What comes before the source in each of its names; `}` comes after. The
+   * append script builds names from these too.
+   */
+  readonly heads: { readonly log: string; readonly logBytes: string; readonly channel: string };
 
   constructor(readonly prefix: string) {
-    this.channelPrefix = `${prefix}u:{`;
+    this.heads = { log: `${prefix}log:{`, logBytes: `${prefix}logbytes:{`, channel: `${prefix}u:{` };
   }
 
   log(source: string): string {
-    return `${this.prefix}log:{${source}}`;
+    return `${this.heads.log}${source}}`;
   }
 
   /** Bytes of the events in the source's log, beside it in its slot. */
   logBytes(source: string): string {
-    return `${this.prefix}logbytes:{${source}}`;
+    return `${this.heads.logBytes}${source}}`;
   }
 
   channel(source: string): string {
-    return `${this.channelPrefix}${source}}`;
+    return `${this.heads.channel}${source}}`;
   }
 
   sourceOfChannel(channel: string): string {
-    return channel.slice(this.channelPrefix.length, -1);
+    return channel.slice(this.heads.channel.length, -1);
   }
 
   /**

@@ -21,29 +21,38 @@
  * error is its result alone, unless the node refuses writes (a replica, out
  * of memory): then the call fails with that error, having stored nothing.
  *
- * Every argument a batch repeats is given once (a source's keys and
- * channel, the ingress stream, group and consumer), and the events' own
+ * Every argument a batch repeats is given once (the ingress stream, group
+ * and consumer), a source is given by its name alone, and the events' own
  * fields travel in one argument, a line each: each argument costs the hub an
  * encoding and pieces of string to collect, and Redis a parse, where a line
- * costs a match. No field holds a line break: numbers, entry ids, event
+ * costs a match. So the script builds a source's key and channel names
+ * itself (head, name, '}': see RedisKeys) rather than taking them as KEYS,
+ * which is what Redis advises; it still obeys what that advice protects: in
+ * a Redis Cluster every name shares the hash tag of KEYS[1], which routes
+ * the call, and Redis refuses a call whose names leave its slot. No field
+ * holds a line break: names (a source's charset), numbers, entry ids, event
  * types, and the tail, which is JSON.
  *
- * KEYS: each source's log and byte counter (source i: 2i - 1 and 2i), then
- *       dedupe markers and the ingress stream.
- * ARGV: events, maxlen, ttlMs, publish command, maxBytes, sources (m),
- *       ingress (its place after the sources' keys; 0 = no ingress entry),
- *       group, consumer, each source's channel (m), then the events' lines:
- *       for each event n (its sources), marker (its place after the
- *       sources' keys; 0 = none), the marker's ttl (only with a marker),
- *       ingress entry id ('' = none), type, tail, then its n sources'
- *       numbers; each line ends with a line break.
+ * KEYS: the first source's log (the call's slot), then dedupe markers and
+ *       the ingress stream.
+ * ARGV: events, maxlen, ttlMs, publish command, maxBytes, the heads of a
+ *       log's, a byte counter's and a channel's name, ingress (its place
+ *       after KEYS[1]; 0 = no ingress entry), group, consumer, the sources'
+ *       names (a line each), then the events' lines: for each event n (its
+ *       sources), marker (its place after KEYS[1]; 0 = none), the marker's
+ *       ttl (only with a marker), ingress entry id ('' = none), type, tail,
+ *       then its n sources' numbers (1 = the first name); each line ends
+ *       with a line break.
  * Returns, for each event, the number of sources served (0 for a duplicate,
  * -1 when this consumer no longer owns its entry), or its error's message.
  */
 export const APPEND = `
 local maxlen, ttl, publish, maxBytes = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
-local sources, group, consumer = tonumber(ARGV[6]), ARGV[8], ARGV[9]
-local ingress = tonumber(ARGV[7]) > 0 and KEYS[2 * sources + tonumber(ARGV[7])] or nil
+local logHead, bytesHead, channelHead = ARGV[6], ARGV[7], ARGV[8]
+local ingress = tonumber(ARGV[9]) > 0 and KEYS[1 + tonumber(ARGV[9])] or nil
+local group, consumer = ARGV[10], ARGV[11]
+local names = {}
+for name in string.gmatch(ARGV[12], '([^\\n]*)\\n') do names[#names + 1] = name .. '}' end
 local refusals = { READONLY = true, OOM = true, MISCONF = true, NOREPLICAS = true }
 local stored = {}
 local function appendOne(marker, markerTtl, entry, kind, tail, own)
@@ -59,7 +68,8 @@ local function appendOne(marker, markerTtl, entry, kind, tail, own)
   end
   local size = #kind + #tail
   for _, source in ipairs(own) do
-    local log, bytes = KEYS[2 * source - 1], KEYS[2 * source]
+    local name = names[source]
+    local log, bytes = logHead .. name, bytesHead .. name
     local id = redis.call('XADD', log, '*', 't', kind, 'b', tail)
     local total = redis.call('INCRBY', bytes, size)
     local count = redis.call('XLEN', log)
@@ -75,17 +85,17 @@ local function appendOne(marker, markerTtl, entry, kind, tail, own)
     end
     redis.call('PEXPIRE', log, ttl)
     redis.call('PEXPIRE', bytes, ttl)
-    redis.call(publish, ARGV[9 + source], id .. '\\n' .. kind .. '\\n' .. tail)
+    redis.call(publish, channelHead .. name, id .. '\\n' .. kind .. '\\n' .. tail)
   end
   if entry ~= '' then stored[entry] = true end
   return #own
 end
 local results, acks = {}, {}
-local field = string.gmatch(ARGV[10 + sources], '([^\\n]*)\\n')
+local field = string.gmatch(ARGV[13], '([^\\n]*)\\n')
 for i = 1, tonumber(ARGV[1]) do
   local n, place = tonumber(field()), tonumber(field())
   local marker, markerTtl
-  if place > 0 then marker, markerTtl = KEYS[2 * sources + place], field() end
+  if place > 0 then marker, markerTtl = KEYS[1 + place], field() end
   local entry, kind, tail = field(), field(), field()
   local own = {}
   for j = 1, n do own[j] = tonumber(field()) end
