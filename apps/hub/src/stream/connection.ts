@@ -1,5 +1,4 @@
 import type { MessageEvent } from '@nestjs/common';
-import type { ServerResponse } from 'node:http';
 import type { Subscriber } from 'rxjs';
 import { compareEventIds, START_ID } from '#herald/contracts/event-id';
 import type { StreamMessage } from '../events/stream-message.js';
@@ -29,9 +28,8 @@ type Held = readonly [source: string, message: StreamMessage];
 
 /**
  * One open stream. Kept small on purpose, as an instance holds many of them:
- * the user, its deadlines, where it is in each source it follows, the Nest
- * subscriber the frames go to, and the response (its socket is corked while
- * `ready` and the replay are written). A stream that follows only its user has that
+ * the user, its deadlines, where it is in each source it follows, and the
+ * Nest subscriber the frames go to. A stream that follows only its user has that
  * user's event ids as its ids, and sends each message object as is; one
  * that follows topics sends each event under its composite id.
  */
@@ -65,7 +63,6 @@ export class Connection {
     readonly expiresAt: number,
     /** When the stream ends: its token's expiry, or earlier when it reaches STREAM_MAX_AGE_MS. */
     readonly dueAt = expiresAt,
-    private readonly response?: ServerResponse,
   ) {}
 
   get isSuspended(): boolean {
@@ -112,18 +109,12 @@ export class Connection {
     if (this.closed || !this.subscriber) return;
     if (this.state === 'abandoned') return this.end();
     for (const { source, afterId, replay } of replays) this.setPosition(source, afterId ?? replay.head);
-    // Corked, the headers, `ready` and the replay leave in one write (one
-    // syscall, one packet) instead of one per frame.
-    const socket = this.response?.socket;
-    socket?.cork();
-    try {
-      this.write({ id: this.streamId, type: 'ready', retry: RETRY_MS, data: readyData });
-      for (const { source, replay } of replays) this.catchUp(source, replay);
-      this.state = 'live';
-      this.release();
-    } finally {
-      socket?.uncork();
-    }
+    // Written in one turn, the headers, `ready` and the replay leave in one
+    // write (see sse-response.ts).
+    this.write({ id: this.streamId, type: 'ready', retry: RETRY_MS, data: readyData });
+    for (const { source, replay } of replays) this.catchUp(source, replay);
+    this.state = 'live';
+    this.release();
   }
 
   /**

@@ -1,6 +1,7 @@
 import { Logger, type MessageEvent, SSE_ABORT_CONTROLLER } from '@nestjs/common';
 import { RouterResponseController } from '@nestjs/core/router/router-response-controller.js';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { isObservable, type Observable, type Observer, type Subscription } from 'rxjs';
 import { sseFrame } from './sse-frame.js';
 
@@ -28,6 +29,23 @@ const NOT_READING_MS = 1000;
 const STREAM_ENDED = new DOMException('the stream ended', 'AbortError');
 
 /**
+ * The streams with frames queued in this turn of the event loop. They are
+ * written together once the turn's work is done: a stream's frames of one
+ * turn (`ready` and a replay; a burst) leave in one write, and an event for
+ * thousands of streams reaches their sockets in one run of writes, not
+ * interleaved with the work that decides where it goes. This does for all
+ * streams at once what Node's response does per write (cork, then uncork on
+ * the next tick), at the cost of one tick, not one per stream.
+ */
+const queued: SseResponse[] = [];
+
+function writeQueued(): void {
+  // A stream queued while these are written (none is, today) is written in this same run.
+  for (let i = 0; i < queued.length; i++) queued[i].flush();
+  queued.length = 0;
+}
+
+/**
  * Writes what an `@Sse()` handler's Observable emits to its response, in
  * place of Nest's own writer, which an instance pays for with every open
  * stream: an rxjs chain of four operators, a `Transform` stream piped into
@@ -49,6 +67,10 @@ class SseResponse implements Observer<MessageEvent> {
   private readonly maxPending: number;
   /** While more than maxPending waits: the check that the client takes some of it. */
   private backlog: NodeJS.Timeout | null = null;
+  /** The connection, once the head has gone out on it: later frames are written to it directly. */
+  private socket: Socket | null = null;
+  /** Frames waiting for this turn's writes (see `queued`); null when none. */
+  private pending: string | null = null;
   /** Called once the head is written or the stream is over: what the route's promise waits for. */
   private settle: (() => void) | null = null;
 
@@ -100,8 +122,31 @@ class SseResponse implements Observer<MessageEvent> {
 
   next(message: MessageEvent): void {
     if (this.closed) return;
-    if (!this.response.headersSent) this.writeHead();
-    this.response.write(sseFrame(message));
+    const frame = sseFrame(message);
+    if (this.pending !== null) {
+      this.pending += frame;
+      return;
+    }
+    this.pending = frame;
+    if (queued.push(this) === 1) process.nextTick(writeQueued);
+  }
+
+  /**
+   * Writes the frames queued. The first write goes through the response,
+   * which sends the head with it; later ones straight to the socket (the
+   * body is the socket's bytes, without chunked framing), skipping the
+   * response's per-write cork.
+   */
+  flush(): void {
+    const frames = this.pending;
+    this.pending = null;
+    if (frames === null || this.closed) return;
+    if (this.socket) this.socket.write(frames);
+    else {
+      if (!this.response.headersSent) this.writeHead();
+      this.response.write(frames);
+      this.socket = this.response.socket;
+    }
     if (this.maxPending && this.backlog === null && this.response.writableLength > this.maxPending) this.watchBacklog();
   }
 
@@ -140,6 +185,7 @@ class SseResponse implements Observer<MessageEvent> {
 
   complete(): void {
     if (this.closed) return;
+    this.flush();
     if (!this.response.headersSent) this.writeHead();
     this.response.end();
     this.close();

@@ -1,6 +1,5 @@
 import { Body, Controller, Headers, MessageEvent, Param, Put, Query, Sse, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { ServerResponse } from 'node:http';
 import type { Observable } from 'rxjs';
 import { z } from 'zod';
 import { BearerAuthGuard, CurrentPrincipal, StreamAuthGuard } from '#herald/auth/guards';
@@ -10,7 +9,6 @@ import { TOPIC_PATTERN } from '#herald/contracts/topic';
 import { ApiBodyErrors, ApiError } from '../errors/error-response.js';
 import { FieldError } from '../errors/errors.js';
 import { parseBody } from '../requests/parse-body.js';
-import { RawResponse } from '../requests/raw-response.js';
 import { ApiStreamCredentials, ApiUserToken } from '../openapi/security.js';
 import { RateLimited } from '../rate-limits/rate-limits.js';
 import { TopicAccess } from '../topics/topic-access.js';
@@ -97,11 +95,10 @@ export class StreamController {
     @Headers('last-event-id') header: string | undefined,
     @Query('lastEventId') query: unknown,
     @Query('topic') topic: unknown,
-    @RawResponse() response: ServerResponse,
   ): Promise<Observable<MessageEvent>> {
     const after = lastEventId(header, query);
     const topics = this.access.followable(principal, topic, 'topic');
-    return this.streams.open(principal, { after, topics }, response);
+    return this.streams.open(principal, { after, topics });
   }
 
   @Put('streams/:connectionId/topics')

@@ -1,5 +1,4 @@
 import { HttpStatus, Injectable, OnModuleInit } from '@nestjs/common';
-import type { ServerResponse } from 'node:http';
 import { HubConfig } from '../config/config.js';
 import type { StreamMessage } from '../events/stream-message.js';
 import { RetryLaterError, UnavailableError } from '../errors/errors.js';
@@ -27,8 +26,6 @@ export interface NewStream {
   readonly topics: readonly string[];
   /** When its token expires, in wall-clock ms since the epoch. */
   readonly expiresAt: number;
-  /** Its socket is corked while `ready` and the replay are written. */
-  readonly response?: ServerResponse;
 }
 
 @Injectable()
@@ -94,10 +91,10 @@ export class StreamRegistry implements OnModuleInit, DeliverySink {
     return this.add(stream);
   }
 
-  private add({ id, userId, topics, expiresAt, response }: NewStream): Connection {
+  private add({ id, userId, topics, expiresAt }: NewStream): Connection {
     const now = performance.now();
     const tokenExpiry = now + (expiresAt - Date.now());
-    const connection = new Connection(id, userId, tokenExpiry, Math.min(tokenExpiry, now + this.maxAge()), response);
+    const connection = new Connection(id, userId, tokenExpiry, Math.min(tokenExpiry, now + this.maxAge()));
     this.register(this.byUser, userId, connection);
     for (const topic of topics) this.register(this.byTopic, topic, connection);
     this.byId.set(id, connection);

@@ -1,5 +1,4 @@
 import { HttpStatus, Injectable, Logger, MessageEvent, NotFoundException } from '@nestjs/common';
-import type { ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import type { Principal } from '#herald/auth/principal';
 import { type DecodedStreamPosition, sourceHash } from '#herald/contracts/stream-position';
@@ -26,12 +25,10 @@ export class StreamService {
   /**
    * @param request.after the client's last stream id (decoded), or null for a fresh subscribe.
    * @param request.topics the topics to follow (checked).
-   * @param response whose socket is corked while `ready` and the replay are written.
    */
   async open(
     principal: Principal,
     request: { after: DecodedStreamPosition | null; topics: readonly string[] },
-    response?: ServerResponse,
   ): Promise<Observable<MessageEvent>> {
     if (this.draining.active) {
       throw new UnavailableError('this instance is shutting down; reconnect to another', RETRY_MS / 1000);
@@ -42,7 +39,7 @@ export class StreamService {
     const userId = principal.sub;
     const topics = request.topics.map(topicSource);
     const id = this.instance.nextConnectionId();
-    const connection = await this.registry.open({ id, userId, topics, expiresAt: principal.exp * 1000, response });
+    const connection = await this.registry.open({ id, userId, topics, expiresAt: principal.exp * 1000 });
     // Bound, not a closure: a closure here would keep this whole call's scope for the stream's life.
     // The writer (sse-response.ts) unsubscribes when the response ends, also from a client that
     // left while this was waiting: the teardown releases the stream's place in every case.
