@@ -203,6 +203,32 @@ describe('the @Sse() response writer', () => {
     expect(text.split('\n\n').length - 1).toBe(64);
   });
 
+  it("writes a turn's frames in one socket write, the head with the first, and every frame before the end", async () => {
+    const frames = new Subject<MessageEvent>();
+    const writes: string[] = [];
+    ({ server, url } = await serve((request, response) => {
+      const { socket } = response;
+      const write = socket!.write.bind(socket!) as (chunk: string | Uint8Array) => boolean;
+      socket!.write = ((chunk: string | Uint8Array) => {
+        writes.push(String(chunk));
+        return write(chunk);
+      }) as typeof socket.write;
+      void sse(frames, request, response);
+    }));
+    const answer = fetch(url);
+    await sleep(50);
+    frames.next({ id: '1', data: 'a' });
+    frames.next({ id: '2', data: 'b' });
+    await waitUntil(() => writes.length === 1);
+    frames.next({ id: '3', data: 'c' });
+    frames.next({ id: '4', data: 'd' });
+    frames.complete();
+    expect(await (await answer).text()).toBe('id: 1\ndata: a\n\nid: 2\ndata: b\n\nid: 3\ndata: c\n\nid: 4\ndata: d\n\n');
+    expect(writes).toHaveLength(2);
+    expect(writes[0]).toMatch(/^HTTP\/1\.1 200[^]*\r\n\r\nid: 1\ndata: a\n\nid: 2\ndata: b\n\n$/);
+    expect(writes[1]).toBe('id: 3\ndata: c\n\nid: 4\ndata: d\n\n');
+  });
+
   it('serves an Observable that emits and completes at once', async () => {
     ({ server, url } = await serve((request, response) => void sse(of({ id: '1', data: 'x' }), request, response)));
     expect(await (await fetch(url)).text()).toBe('id: 1\ndata: x\n\n');
