@@ -197,6 +197,31 @@ describe('appends of ingress entries, on connections of their own (prefix other:
     expect(await client.xpending(ingress, GROUP, '-', '+', 10)).toEqual([[entryId, consumer, expect.any(Number), 1]]);
   });
 
+  it("sets the log's and the byte counter's expiry when either begins, and again once the log's ran down by a hundredth of REPLAY_TTL_MS", async () => {
+    const user = newUser('expiry');
+    const keys = [`other:log:{${user}}`, `other:logbytes:{${user}}`];
+    const ttls = () => Promise.all(keys.map((key) => client.pttl(key)));
+    const setTtls = (ms: number) => Promise.all(keys.map((key) => client.pexpire(key, ms)));
+    const TTL = 3_600_000; // REPLAY_TTL_MS's default
+    const fresh = TTL - 5_000;
+    await log.append(event(1), [user]);
+    expect((await ttls()).map((ttl) => ttl > fresh)).toEqual([true, true]);
+    // Within a hundredth (36 s) of the full time: left as it is.
+    await setTtls(TTL - 30_000);
+    await log.append(event(2), [user]);
+    expect((await ttls()).map((ttl) => ttl <= TTL - 30_000)).toEqual([true, true]);
+    // Ran down by more: set anew, on both.
+    await setTtls(TTL - 60_000);
+    await log.append(event(3), [user]);
+    expect((await ttls()).map((ttl) => ttl > fresh)).toEqual([true, true]);
+    // A counter that is gone while its log is not begins again, with an expiry.
+    await client.del(keys[1]);
+    await client.pexpire(keys[0], TTL - 30_000);
+    await log.append(event(4), [user]);
+    expect((await ttls()).map((ttl) => ttl > fresh)).toEqual([true, true]);
+    expect(await stored(user)).toEqual([1, 2, 3, 4]);
+  });
+
   it('fails alone an event whose entry it cannot look up (the group is gone), the rest of the call stored', async () => {
     const [orphan, other] = ['orphan', 'other'].map(newUser);
     const outcomes = await Promise.allSettled([

@@ -47,7 +47,8 @@
  * -1 when this consumer no longer owns its entry), or its error's message.
  */
 export const APPEND = `
-local maxlen, ttl, publish, maxBytes = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local maxlen, ttl, publish, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local refreshBelow = ttl - math.floor(ttl / 100)
 local logHead, bytesHead, channelHead = ARGV[6], ARGV[7], ARGV[8]
 local ingress = tonumber(ARGV[9]) > 0 and KEYS[1 + tonumber(ARGV[9])] or nil
 local group, consumer = ARGV[10], ARGV[11]
@@ -73,6 +74,14 @@ local function appendOne(marker, markerTtl, entry, kind, tail, own)
     local id = redis.call('XADD', log, '*', 't', kind, 'b', tail)
     local total = redis.call('INCRBY', bytes, size)
     local count = redis.call('XLEN', log)
+    -- Both keys expire ttl after the source's last event, give or take a
+    -- hundredth of it: their expiry is set anew when one of them is new, or
+    -- when the log's has run down by that much. Setting it is a write of
+    -- each key; a busy source pays a read instead, most of the time.
+    if count == 1 or total == size or redis.call('PTTL', log) < refreshBelow then
+      redis.call('PEXPIRE', log, ttl)
+      redis.call('PEXPIRE', bytes, ttl)
+    end
     while count > 1 and (count > maxlen or total > maxBytes) do
       local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
       local dropped = 0
@@ -83,8 +92,6 @@ local function appendOne(marker, markerTtl, entry, kind, tail, own)
       redis.call('XDEL', log, oldest[1])
       count = count - 1
     end
-    redis.call('PEXPIRE', log, ttl)
-    redis.call('PEXPIRE', bytes, ttl)
     redis.call(publish, channelHead .. name, id .. '\\n' .. kind .. '\\n' .. tail)
   end
   if entry ~= '' then stored[entry] = true end
