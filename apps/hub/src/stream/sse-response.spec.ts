@@ -207,9 +207,9 @@ describe('the @Sse() response writer', () => {
     const frames = new Subject<MessageEvent>();
     const writes: string[] = [];
     ({ server, url } = await serve((request, response) => {
-      const { socket } = response;
-      const write = socket!.write.bind(socket!) as (chunk: string | Uint8Array) => boolean;
-      socket!.write = ((chunk: string | Uint8Array) => {
+      const socket = response.socket!;
+      const write = socket.write.bind(socket) as (chunk: string | Uint8Array) => boolean;
+      socket.write = ((chunk: string | Uint8Array) => {
         writes.push(String(chunk));
         return write(chunk);
       }) as typeof socket.write;
