@@ -229,6 +229,27 @@ describe('the @Sse() response writer', () => {
     expect(writes[1]).toBe('id: 3\ndata: c\n\nid: 4\ndata: d\n\n');
   });
 
+  it('ends a stream whose write throws, alone: the streams written after it in the same turn get their frames', async () => {
+    const frames = new Subject<MessageEvent>();
+    ({ server, url } = await serve((request, response) => {
+      if (request.url === '/bad') {
+        response.socket!.write = (() => {
+          throw new Error('the write failed');
+        }) as typeof response.socket.write;
+      }
+      void sse(frames, request, response);
+    }));
+    const bad = fetch(`${url}bad`).then((response) => response.text());
+    await sleep(30);
+    const good = fetch(url).then((response) => response.text());
+    await sleep(30);
+    frames.next({ id: '1', data: 'x' });
+    await expect(bad).rejects.toThrow();
+    frames.next({ id: '2', data: 'y' });
+    frames.complete();
+    expect(await good).toBe('id: 1\ndata: x\n\nid: 2\ndata: y\n\n');
+  });
+
   it('serves an Observable that emits and completes at once', async () => {
     ({ server, url } = await serve((request, response) => void sse(of({ id: '1', data: 'x' }), request, response)));
     expect(await (await fetch(url)).text()).toBe('id: 1\ndata: x\n\n');

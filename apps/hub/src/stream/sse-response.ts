@@ -135,17 +135,22 @@ class SseResponse implements Observer<MessageEvent> {
    * Writes the frames queued. The first write goes through the response,
    * which sends the head with it; later ones straight to the socket (the
    * body is the socket's bytes, without chunked framing), skipping the
-   * response's per-write cork.
+   * response's per-write cork. A write that throws ends this stream alone:
+   * the others of the turn are still written.
    */
   flush(): void {
     const frames = this.pending;
     this.pending = null;
     if (frames === null || this.closed) return;
-    if (this.socket) this.socket.write(frames);
-    else {
-      if (!this.response.headersSent) this.writeHead();
-      this.response.write(frames);
-      this.socket = this.response.socket;
+    try {
+      if (this.socket) this.socket.write(frames);
+      else {
+        if (!this.response.headersSent) this.writeHead();
+        this.response.write(frames);
+        this.socket = this.response.socket;
+      }
+    } catch (err) {
+      return this.error(err);
     }
     if (this.maxPending && this.backlog === null && this.response.writableLength > this.maxPending) this.watchBacklog();
   }
