@@ -232,10 +232,11 @@ describe('the @Sse() response writer', () => {
   it('ends a stream whose write throws, alone: the streams written after it in the same turn get their frames', async () => {
     const frames = new Subject<MessageEvent>();
     ({ server, url } = await serve((request, response) => {
+      const socket = response.socket!;
       if (request.url === '/bad') {
-        response.socket!.write = (() => {
+        socket.write = (() => {
           throw new Error('the write failed');
-        }) as typeof response.socket.write;
+        }) as typeof socket.write;
       }
       void sse(frames, request, response);
     }));
