@@ -19,9 +19,14 @@ export function sseFrame({ type, id, retry, comment, data }: MessageEvent): stri
   return `${frame}\n`;
 }
 
+/** Two searches for one character each: several times faster than the pattern, and a frame's text rarely has either. */
+function hasLineBreak(text: string): boolean {
+  return text.includes('\n') || text.includes('\r');
+}
+
 /** Each line under its own field name: a line break inside a value would end the field. */
 function lines(field: string, text: string): string {
-  if (!LINE_BREAK.test(text)) return `${field}${text}\n`;
+  if (!hasLineBreak(text)) return `${field}${text}\n`;
   return text
     .split(LINE_BREAK)
     .map((line) => `${field}${line}\n`)
@@ -30,5 +35,5 @@ function lines(field: string, text: string): string {
 
 /** A field that must stay on one line (`event`, `id`) loses its line breaks. */
 function oneLine(value: string): string {
-  return LINE_BREAK.test(value) ? value.replace(/[\r\n]/g, '') : value;
+  return hasLineBreak(value) ? value.replace(/[\r\n]/g, '') : value;
 }
