@@ -403,7 +403,11 @@ describe('Last-Event-ID replay', () => {
         lastId = frame.id;
       }
       stream.close();
-      await sleep(30); // the publisher goes on while the client is away
+      // The publisher goes on while the client is away: until it has published past what the
+      // client got (a fixed pause was not always enough on a loaded machine, where a publish
+      // can take longer than the pause).
+      await sleep(30);
+      if (frames.length < TOTAL) await waitFor('an event published while away', () => publisher!.published() > frames.length, 5000);
     }
 
     expect(await publisher!.done).toBe(TOTAL);
