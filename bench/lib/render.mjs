@@ -47,14 +47,21 @@ const TOPIC_TARGET_MS = 90;
 const TOPIC_PATHS = [['httpLive', 'HTTP live, one hub'], ['redis', 'HTTP live, one hub with Redis']];
 const topicMet = (f) => (f ? f.lastMedian <= TOPIC_TARGET_MS && f.lost === 0 && f.dup === 0 && !f.unacked : null);
 
-/** A fan-out table: a row per [label, figures, extra cell]. */
-function fanoutTable(rows, extra) {
+/**
+ * A fan-out table: a row per [label, figures, extra cell]. With Nchan's
+ * one-channel fan-out of the same run (`nchan`), each row's last subscriber
+ * is also given as a multiple of it: the machine's speed varies between
+ * runs by more than most changes, and the ratio much less.
+ */
+function fanoutTable(rows, extra, nchan) {
+  const ratio = nchan ? ' last subscriber ÷ Nchan\'s |' : '';
   const out = [
-    `| | repetitions | last subscriber, median ms | last subscriber, worst ms | median subscriber, median ms | lost | dup | server CPU ms per fan-out, median |${extra ? ` ${extra} |` : ''}`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|${extra ? '---|' : ''}`,
+    `| | repetitions | last subscriber, median ms | last subscriber, worst ms | median subscriber, median ms | lost | dup | server CPU ms per fan-out, median |${ratio}${extra ? ` ${extra} |` : ''}`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|${nchan ? '---:|' : ''}${extra ? '---|' : ''}`,
   ];
   for (const [label, f, cell] of rows) {
-    out.push(`| ${label} | ${f.repetitions} | ${n(f.lastMedian, 1)} | ${n(f.lastMax, 1)} | ${n(f.p50Median, 1)} | ${n(f.lost)} | ${n(f.dup)} | ${n(f.serverCpuMsMedian)} |${extra ? ` ${cell ?? ''} |` : ''}`);
+    const times = nchan ? ` ${n(f.lastMedian / nchan.lastMedian, 2)}× |` : '';
+    out.push(`| ${label} | ${f.repetitions} | ${n(f.lastMedian, 1)} | ${n(f.lastMax, 1)} | ${n(f.p50Median, 1)} | ${n(f.lost)} | ${n(f.dup)} | ${n(f.serverCpuMsMedian)} |${times}${extra ? ` ${cell ?? ''} |` : ''}`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -154,7 +161,7 @@ export function render(results) {
   if (fo && !fo.error) {
     md.push(`A publish carries at most ${n(fo.recipientsPerEvent)} recipients (docs/api.md), so Herald gets ${fo.eventsPerFanout} events of ${n(fo.recipientsPerEvent)} recipients, all due at the same instant; Nchan gets one message on one channel all 5,000 streams subscribe to. Latency is from that instant to each subscriber's read. Server CPU: the CPU time of the server processes (the hub, with Redis for the ingress; nginx for Nchan) from the publish until the last stream had it, from /proc in 10 ms ticks.\n`);
     const cols = [['httpLive', 'Herald, HTTP live'], ['httpPersisted', 'Herald, HTTP persisted (SQLite)'], ['ingress', 'Herald, ingress'], ['nchan', 'Nchan']].filter(([k]) => fo[k]);
-    md.push(fanoutTable(cols.map(([k, label]) => [label, fo[k]])));
+    md.push(fanoutTable(cols.map(([k, label]) => [label, fo[k]]), undefined, fo.nchan));
   } else md.push(fo?.error ? `_failed: ${fo.error}_\n` : '_not run_\n');
 
   md.push('\n## fanout-topic: one event to a topic 5,000 streams follow\n');
@@ -163,7 +170,7 @@ export function render(results) {
     md.push(`5,000 users, one stream each, every stream following the topic \`${ft.topic}\` (\`GET /v1/stream?topic=${ft.topic}\`, allowed by the tokens' \`topics\` claim \`${JSON.stringify(ft.tokenTopics)}\`); one \`POST /v1/events\` to the topic per repetition (\`persist: false\`; topics have no inbox), into the hub that holds the streams. Target: the last subscriber within ${TOPIC_TARGET_MS} ms (what Nchan's shared channel measured on the bench machine).${s.fanout?.nchan ? ' The Nchan row repeats the `fanout` scenario\'s (one channel all 5,000 streams subscribe to), for comparison.' : ''} Server CPU: the hub (and Redis, when the hub has one) from the publish until the last stream had it.\n`);
     const rows = TOPIC_PATHS.filter(([k]) => ft[k]).map(([k, label]) => [`Herald, ${label}`, ft[k], mark(topicMet(ft[k]))]);
     if (s.fanout?.nchan) rows.push(['Nchan, one channel (`fanout`)', s.fanout.nchan, '']);
-    md.push(fanoutTable(rows, `last subscriber ≤ ${TOPIC_TARGET_MS} ms`));
+    md.push(fanoutTable(rows, `last subscriber ≤ ${TOPIC_TARGET_MS} ms`, s.fanout?.nchan));
   } else md.push(ft?.error ? `_failed: ${ft.error}_\n` : '_not run_\n');
 
   md.push('\n## cross-instance: streams on hub A, events published into hub B, one Redis\n');
