@@ -7,7 +7,9 @@
 export class RedisKeys {
   /**
    * What comes before the source in each of its names; `}` comes after. The
-   * append script builds names from these too.
+   * append script builds the names it writes from these, the byte count of
+   * the events in a source's log (`logBytes`, beside the log in its slot)
+   * among them.
    */
   readonly heads: { readonly log: string; readonly logBytes: string; readonly channel: string };
 
@@ -17,11 +19,6 @@ export class RedisKeys {
 
   log(source: string): string {
     return `${this.heads.log}${source}}`;
-  }
-
-  /** Bytes of the events in the source's log, beside it in its slot. */
-  logBytes(source: string): string {
-    return `${this.heads.logBytes}${source}}`;
   }
 
   channel(source: string): string {
