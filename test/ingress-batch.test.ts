@@ -149,6 +149,15 @@ it('stores a batch request sent twice with one Idempotency-Key once: one call, i
   expect((await scriptCalls()) - callsBefore).toBeLessThan(6);
 }, TIMEOUT);
 
+/** The hub's Redis connections and replay log on their own, outside any hub, once connected. */
+async function openLog(env: Record<string, string>): Promise<{ connections: RedisConnections; log: RedisReplayLog }> {
+  const config = loadConfig(env);
+  const connections = new RedisConnections(config);
+  const log = new RedisReplayLog(connections, config);
+  await waitFor('the connections', () => connections.ready);
+  return { connections, log };
+}
+
 describe('appends of ingress entries, on connections of their own (prefix other:)', () => {
   let connections: RedisConnections;
   let log: RedisReplayLog;
@@ -156,11 +165,8 @@ describe('appends of ingress entries, on connections of their own (prefix other:
   const consumer = 'test-consumer';
 
   beforeAll(async () => {
-    const config = loadConfig({ REDIS_URL: running.redis.url, REDIS_PREFIX: 'other:' });
-    connections = new RedisConnections(config);
-    log = new RedisReplayLog(connections, config);
     await client.xgroup('CREATE', ingress, GROUP, '$', 'MKSTREAM');
-    await waitFor('the connections', () => connections.ready);
+    ({ connections, log } = await openLog({ REDIS_URL: running.redis.url, REDIS_PREFIX: 'other:' }));
   });
   afterAll(() => connections?.onApplicationShutdown());
 
@@ -242,10 +248,7 @@ describe('appends on a Redis that became a replica (a master demoted under its c
   beforeAll(async () => {
     demoted = await startRedis();
     demotedClient = new Redis(demoted.url);
-    const config = loadConfig({ REDIS_URL: demoted.url });
-    connections = new RedisConnections(config);
-    log = new RedisReplayLog(connections, config);
-    await waitFor('the connections', () => connections.ready);
+    ({ connections, log } = await openLog({ REDIS_URL: demoted.url }));
   });
   afterAll(async () => {
     connections?.onApplicationShutdown();
