@@ -52,7 +52,8 @@ function writeQueued(): void {
  * the response, a 5 s timer, and the router's async frames suspended until
  * the stream ends, about 10 KB of heap per idle stream and, per frame, a
  * Promise and a pass through the `Transform`. Here a stream is one object
- * and its subscription; a frame is formatted and written to the response.
+ * and its subscription; a frame is formatted and queued, and a turn's frames
+ * are written together (see `queued`).
  * The route's contract is Nest's: errors before the Observable exists go
  * to the exception filters, `@SseSignal()` aborts when the stream ends, and
  * a client that lets more than `maxPendingDataLength` wait, and reads none
