@@ -10,13 +10,12 @@
 import { compareEventIds } from '#herald/contracts/event-id';
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../apps/hub/src/config/config.js';
 import { PreparedEvent } from '../apps/hub/src/events/stream-message.js';
 import { RedisReplayLog } from '../apps/hub/src/transport/redis/redis-replay-log.js';
 import { RedisConnections } from '../apps/hub/src/transport/redis/redis.connections.js';
 import type { TestHub } from './support/hub.js';
 import { RedisServer, startRedis } from './support/processes.js';
-import { RedisHub, startRedisHub } from './support/redis-hub.js';
+import { openLog, RedisHub, startRedisHub } from './support/redis-hub.js';
 import { newUser } from './support/users.js';
 import { waitFor } from './support/wait.js';
 
@@ -148,15 +147,6 @@ it('stores a batch request sent twice with one Idempotency-Key once: one call, i
   // Two requests, a call each; a heartbeat or two meanwhile.
   expect((await scriptCalls()) - callsBefore).toBeLessThan(6);
 }, TIMEOUT);
-
-/** The hub's Redis connections and replay log on their own, outside any hub, once connected. */
-async function openLog(env: Record<string, string>): Promise<{ connections: RedisConnections; log: RedisReplayLog }> {
-  const config = loadConfig(env);
-  const connections = new RedisConnections(config);
-  const log = new RedisReplayLog(connections, config);
-  await waitFor('the connections', () => connections.ready);
-  return { connections, log };
-}
 
 describe('appends of ingress entries, on connections of their own (prefix other:)', () => {
   let connections: RedisConnections;

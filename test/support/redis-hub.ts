@@ -1,4 +1,7 @@
 import { Redis } from 'ioredis';
+import { loadConfig } from '../../apps/hub/src/config/config.js';
+import { RedisReplayLog } from '../../apps/hub/src/transport/redis/redis-replay-log.js';
+import { RedisConnections } from '../../apps/hub/src/transport/redis/redis.connections.js';
 import { startHub, TestHub } from './hub.js';
 import { RedisServer, startRedis } from './processes.js';
 import { waitFor } from './wait.js';
@@ -27,4 +30,13 @@ export async function startRedisHub(env: Record<string, string> = {}): Promise<R
       await redis.stop();
     },
   };
+}
+
+/** The hub's Redis connections and replay log on their own, outside any hub, once connected. */
+export async function openLog(env: Record<string, string>): Promise<{ connections: RedisConnections; log: RedisReplayLog }> {
+  const config = loadConfig(env);
+  const connections = new RedisConnections(config);
+  const log = new RedisReplayLog(connections, config);
+  await waitFor('the connections', () => connections.ready);
+  return { connections, log };
 }
