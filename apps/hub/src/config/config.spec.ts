@@ -225,6 +225,14 @@ describe('loadConfig', () => {
     expect(problemsOf({ REDIS_URL: 'redis://r:6379', REDIS_WAIT_TIMEOUT_MS: '5' })).toEqual([expect.stringMatching(/^REDIS_WAIT_TIMEOUT_MS: must be/)]);
   });
 
+  it('takes REDIS_FANOUT_CHANNEL_MIN (16; 0: never) and refuses a bad one naming it', () => {
+    expect(loadConfig({}).redisFanoutChannelMin).toBe(16);
+    expect(loadConfig({ REDIS_FANOUT_CHANNEL_MIN: '0' }).redisFanoutChannelMin).toBe(0);
+    for (const value of ['-1', '1.5', 'many']) {
+      expect(problemsOf({ REDIS_FANOUT_CHANNEL_MIN: value })).toEqual([expect.stringMatching(/^REDIS_FANOUT_CHANNEL_MIN: must be/)]);
+    }
+  });
+
   it('reads the CORS allow-list', () => {
     expect(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins).toEqual([
       'https://a.example',

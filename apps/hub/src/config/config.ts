@@ -30,6 +30,8 @@ export class HubConfig {
   /** How long an append waits for those replicas before the publish is refused (503). */
   readonly redisWaitTimeoutMs!: number;
   readonly redisPrefix!: string;
+  /** Recipients from which an event travels between instances on the one fan-out channel all follow; 0: never. */
+  readonly redisFanoutChannelMin!: number;
   /** How long an ingress entry may stay unacknowledged before another instance takes it over. */
   readonly ingressClaimIdleMs!: number;
   readonly heartbeatMs!: number;
@@ -154,6 +156,7 @@ const schema = z.object({
   REDIS_PASSWORD: z.string().optional(),
   REDIS_WAIT_REPLICAS: int(0, 0, 16),
   REDIS_WAIT_TIMEOUT_MS: int(1000, 10, 60_000),
+  REDIS_FANOUT_CHANNEL_MIN: int(16, 0, 1_000_000),
   DATABASE_URL: url(['postgres', 'postgresql']),
   DATABASE_POOL_MAX: int(10, 1, 1000),
   SQLITE_PATH: z.string().min(1).default('./data/herald.sqlite'),
@@ -255,6 +258,7 @@ export function loadConfig(env: Record<string, string | undefined>): HubConfig {
     redisWaitReplicas: v.REDIS_WAIT_REPLICAS,
     redisWaitTimeoutMs: v.REDIS_WAIT_TIMEOUT_MS,
     redisPrefix: v.REDIS_PREFIX,
+    redisFanoutChannelMin: v.REDIS_FANOUT_CHANNEL_MIN,
     ingressClaimIdleMs: v.INGRESS_CLAIM_IDLE_MS,
     heartbeatMs: v.HEARTBEAT_MS,
     replayMaxEvents: v.REPLAY_MAX_EVENTS,

@@ -23,12 +23,16 @@ const CREATED_AT = '"createdAt":"';
  * need no escaping (digits and a dash; a topic's charset). The envelope's
  * own createdAt is the last one in the tail, after any inside `data`.
  */
-export function streamMessage(id: string, type: string, tail: string, source?: string): StreamMessage {
-  const at = tail.lastIndexOf(CREATED_AT) + CREATED_AT.length;
-  const createdAt = Date.parse(tail.slice(at, tail.indexOf('"', at)));
+export function streamMessage(id: string, type: string, tail: string, source?: string, createdAt = createdAtOf(tail)): StreamMessage {
   const topic = source === undefined ? undefined : topicOfSource(source);
   const head = topic === undefined ? `{"id":"${id}",` : `{"id":"${id}","topic":"${topic}",`;
   return { id, type, data: head + tail, createdAt };
+}
+
+/** When the event in `tail` was accepted; an event with many ids (a fan-out) reads it once. */
+export function createdAtOf(tail: string): number {
+  const at = tail.lastIndexOf(CREATED_AT) + CREATED_AT.length;
+  return Date.parse(tail.slice(at, tail.indexOf('"', at)));
 }
 
 /**

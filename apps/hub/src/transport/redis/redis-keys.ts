@@ -37,6 +37,11 @@ export class RedisKeys {
     return source === undefined ? `${this.prefix}seen:${dedupeKey}` : `${this.prefix}seen:{${source}}:${dedupeKey}`;
   }
 
+  /** Where large fan-outs travel, to every instance at once (see APPEND in redis-scripts.ts). */
+  get fanout(): string {
+    return `${this.prefix}fanout`;
+  }
+
   /** Where an instance hears what other instances ask of its streams (changes of topics), and their answers. */
   control(instanceId: string): string {
     return `${this.prefix}ctl:${instanceId}`;

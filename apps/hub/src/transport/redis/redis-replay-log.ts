@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { compareEventIds, START_ID } from '#herald/contracts/event-id';
 import { HubConfig } from '../../config/config.js';
-import { PreparedEvent, StreamMessage, streamMessage } from '../../events/stream-message.js';
+import { createdAtOf, PreparedEvent, StreamMessage, streamMessage } from '../../events/stream-message.js';
 import type { Replay } from '../replay.js';
 import { AppendBatcher, AppendOptions } from './redis-append-batch.js';
 import { RedisConnections } from './redis.connections.js';
@@ -26,7 +26,8 @@ export class RedisReplayLog {
     config: HubConfig,
   ) {
     if (config.redisWaitReplicas > 0) this.replicas = new ReplicaWait(config.redisWaitReplicas, config.redisWaitTimeoutMs);
-    this.batcher = new AppendBatcher(redis, { maxEvents: config.replayMaxEvents, maxBytes: config.replayMaxBytes, ttlMs: config.replayTtlMs });
+    const limits = { maxEvents: config.replayMaxEvents, maxBytes: config.replayMaxBytes, ttlMs: config.replayTtlMs };
+    this.batcher = new AppendBatcher(redis, limits, config.redisFanoutChannelMin);
   }
 
   /**
@@ -110,4 +111,30 @@ export function parsePublished(payload: string, source: string): StreamMessage {
   const a = payload.indexOf('\n');
   const b = payload.indexOf('\n', a + 1);
   return streamMessage(payload.slice(0, a), payload.slice(a + 1, b), payload.slice(b + 1), source);
+}
+
+/**
+ * Parses a message of the shared fan-out channel (`type\ntail` then
+ * `source\nid` for each source, written by the append script) and hands on
+ * the event of each source `follows` accepts: an instance skips the sources
+ * it has no stream of without building their frames.
+ */
+export function parseFanout(
+  payload: string,
+  follows: (source: string) => boolean,
+  deliver: (source: string, message: StreamMessage) => void,
+): void {
+  const a = payload.indexOf('\n');
+  const b = payload.indexOf('\n', a + 1);
+  const type = payload.slice(0, a);
+  const tail = payload.slice(a + 1, b);
+  const createdAt = createdAtOf(tail);
+  for (let at = b + 1; at < payload.length; ) {
+    const nameEnd = payload.indexOf('\n', at);
+    let idEnd = payload.indexOf('\n', nameEnd + 1);
+    if (idEnd < 0) idEnd = payload.length;
+    const source = payload.slice(at, nameEnd);
+    if (follows(source)) deliver(source, streamMessage(payload.slice(nameEnd + 1, idEnd), type, tail, source, createdAt));
+    at = idEnd + 1;
+  }
 }

@@ -33,11 +33,18 @@
  * holds a line break: names (a source's charset), numbers, entry ids, event
  * types, and the tail, which is JSON.
  *
+ * An event to many sources (`sharedMin` or more in this call) is published
+ * once, on the shared fan-out channel every instance follows, naming each
+ * source and its id there, rather than on each source's channel: a message
+ * costs Redis a publish and every instance that follows the channel a
+ * decode, where a name costs a line (see RedisTransport).
+ *
  * KEYS: the first source's log (the call's slot), then dedupe markers and
  *       the ingress stream.
  * ARGV: events, maxlen, ttlMs, publish command, maxBytes, the heads of a
  *       log's, a byte counter's and a channel's name, ingress (its place
- *       after KEYS[1]; 0 = no ingress entry), group, consumer, the sources'
+ *       after KEYS[1]; 0 = no ingress entry), group, consumer, the shared
+ *       fan-out channel ('' = none), sharedMin, the sources'
  *       names (a line each), then the events' lines: for each event n (its
  *       sources), marker (its place after KEYS[1]; 0 = none), the marker's
  *       ttl (only with a marker), ingress entry id ('' = none), type, tail,
@@ -52,10 +59,49 @@ local refreshBelow = ttl - math.floor(ttl / 100)
 local logHead, bytesHead, channelHead = ARGV[6], ARGV[7], ARGV[8]
 local ingress = tonumber(ARGV[9]) > 0 and KEYS[1 + tonumber(ARGV[9])] or nil
 local group, consumer = ARGV[10], ARGV[11]
-local names = {}
-for name in string.gmatch(ARGV[12], '([^\\n]*)\\n') do names[#names + 1] = name .. '}' end
+local shared, sharedMin = ARGV[12], tonumber(ARGV[13])
+local names, tagged = {}, {}
+for name in string.gmatch(ARGV[14], '([^\\n]*)\\n') do
+  names[#names + 1] = name
+  tagged[#names] = name .. '}'
+end
 local refusals = { READONLY = true, OOM = true, MISCONF = true, NOREPLICAS = true }
 local stored = {}
+-- Stores the event in one source's log and publishes it: on the source's
+-- channel, or, given the shared message's lines, as two lines of it.
+local function appendTo(source, kind, tail, size, lines)
+  local log, bytes = logHead .. tagged[source], bytesHead .. tagged[source]
+  local id = redis.call('XADD', log, '*', 't', kind, 'b', tail)
+  local total = redis.call('INCRBY', bytes, size)
+  local count = redis.call('XLEN', log)
+  -- Both keys expire ttl after the source's last event, give or take a
+  -- hundredth of it: their expiry is set anew when one of them is new, or
+  -- when the log's has run down by that much. Setting it is a write of
+  -- each key; a busy source pays a read instead, most of the time.
+  if count == 1 or total == size or redis.call('PTTL', log) < refreshBelow then
+    redis.call('PEXPIRE', log, ttl)
+    redis.call('PEXPIRE', bytes, ttl)
+  end
+  while count > 1 and (count > maxlen or total > maxBytes) do
+    local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+    local dropped = 0
+    for f = 2, #oldest[2], 2 do dropped = dropped + #oldest[2][f] end
+    total = redis.call('DECRBY', bytes, dropped)
+    -- XDEL, not XTRIM: only a deletion moves max-deleted-entry-id, which the
+    -- read script needs to tell the last dropped id from an older one.
+    redis.call('XDEL', log, oldest[1])
+    count = count - 1
+  end
+  if lines then
+    lines[#lines + 1] = names[source]
+    lines[#lines + 1] = id
+  else
+    redis.call(publish, channelHead .. tagged[source], id .. '\\n' .. kind .. '\\n' .. tail)
+  end
+end
+local function appendEach(own, kind, tail, size, lines)
+  for _, source in ipairs(own) do appendTo(source, kind, tail, size, lines) end
+end
 local function appendOne(marker, markerTtl, entry, kind, tail, own)
   if entry ~= '' then
     if stored[entry] then return -1 end
@@ -67,38 +113,17 @@ local function appendOne(marker, markerTtl, entry, kind, tail, own)
     redis.call('PEXPIRE', marker, markerTtl)
     return 0
   end
-  local size = #kind + #tail
-  for _, source in ipairs(own) do
-    local name = names[source]
-    local log, bytes = logHead .. name, bytesHead .. name
-    local id = redis.call('XADD', log, '*', 't', kind, 'b', tail)
-    local total = redis.call('INCRBY', bytes, size)
-    local count = redis.call('XLEN', log)
-    -- Both keys expire ttl after the source's last event, give or take a
-    -- hundredth of it: their expiry is set anew when one of them is new, or
-    -- when the log's has run down by that much. Setting it is a write of
-    -- each key; a busy source pays a read instead, most of the time.
-    if count == 1 or total == size or redis.call('PTTL', log) < refreshBelow then
-      redis.call('PEXPIRE', log, ttl)
-      redis.call('PEXPIRE', bytes, ttl)
-    end
-    while count > 1 and (count > maxlen or total > maxBytes) do
-      local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
-      local dropped = 0
-      for f = 2, #oldest[2], 2 do dropped = dropped + #oldest[2][f] end
-      total = redis.call('DECRBY', bytes, dropped)
-      -- XDEL, not XTRIM: only a deletion moves max-deleted-entry-id, which the
-      -- read script needs to tell the last dropped id from an older one.
-      redis.call('XDEL', log, oldest[1])
-      count = count - 1
-    end
-    redis.call(publish, channelHead .. name, id .. '\\n' .. kind .. '\\n' .. tail)
-  end
+  -- The shared message: type, tail, then each source's name and id.
+  local lines = (shared ~= '' and #own >= sharedMin) and { kind, tail } or nil
+  local ok, err = pcall(appendEach, own, kind, tail, #kind + #tail, lines)
+  -- Published even when a source failed: those before it have the event stored.
+  if lines and #lines > 2 then redis.call(publish, shared, table.concat(lines, '\\n')) end
+  if not ok then error(err, 0) end
   if entry ~= '' then stored[entry] = true end
   return #own
 end
 local results, acks = {}, {}
-local field = string.gmatch(ARGV[13], '([^\\n]*)\\n')
+local field = string.gmatch(ARGV[15], '([^\\n]*)\\n')
 for i = 1, tonumber(ARGV[1]) do
   local n, place = tonumber(field()), tonumber(field())
   local marker, markerTtl

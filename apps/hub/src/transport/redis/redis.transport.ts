@@ -8,7 +8,7 @@ import type { Replay } from '../replay.js';
 import { Instance } from '../../lifecycle/instance.js';
 import { DeliverySink, PublishOptions, TopicsChange, TopicsChangeAnswer, Transport } from '../transport.js';
 import { INGRESS_GROUP } from './redis-ingress.source.js';
-import { parsePublished, RedisReplayLog } from './redis-replay-log.js';
+import { parseFanout, parsePublished, RedisReplayLog } from './redis-replay-log.js';
 import { RedisConnections } from './redis.connections.js';
 import { ReplicasBehindError } from './redis-replicas.js';
 
@@ -32,6 +32,14 @@ type ControlMessage =
  * streams follow, so its traffic grows with its own streams, not with the
  * cluster's. In a Redis Cluster the channels are sharded
  * (SSUBSCRIBE/SPUBLISH) and live in the slot of the source's log.
+ *
+ * On one node, an event to many recipients (REDIS_FANOUT_CHANNEL_MIN)
+ * travels instead as one message on a fan-out channel every instance
+ * follows, naming each recipient and its id: each instance takes the names
+ * it has streams of. Such an event reaches most instances anyway, and one
+ * message costs Redis and each instance far less than one per recipient.
+ * Both channels come on one connection, so a source's events arrive in the
+ * order they were stored, whichever channel each took.
  */
 @Injectable()
 export class RedisTransport extends Transport implements OnModuleInit {
@@ -42,6 +50,11 @@ export class RedisTransport extends Transport implements OnModuleInit {
   private readonly subscriber: Redis;
   /** This instance's control channel. */
   private readonly control: string;
+  /** The shared fan-out channel, when events may take it. */
+  private readonly fanout?: string;
+  /** The channels followed whatever the streams: control and fan-out; and when their subscription is confirmed. */
+  private readonly own: string[];
+  private ownSubscribed: Promise<void> = Promise.resolve();
   /** Changes forwarded to other instances, by request id, waiting for their answer. */
   private readonly awaiting = new Map<string, (answer: TopicsChangeAnswer) => void>();
   /** The recovery running, and whether subscriptions came back (again) since it began. */
@@ -58,10 +71,13 @@ export class RedisTransport extends Transport implements OnModuleInit {
     // Redis and Cluster share the (s)subscribe API used here.
     this.subscriber = redis.subscriber as Redis;
     this.control = redis.keys.control(instance.id);
+    if (redis.topology.oneSlot && config.redisFanoutChannelMin > 0) this.fanout = redis.keys.fanout;
+    this.own = this.fanout ? [this.control, this.fanout] : [this.control];
   }
 
   onModuleInit(): void {
     const onMessage = (channel: string, payload: string) => {
+      if (channel === this.fanout) return this.onFanout(payload);
       if (channel === this.control) return this.onControl(payload);
       const source = this.redis.keys.sourceOfChannel(channel);
       this.sink?.deliver(source, parsePublished(payload, source));
@@ -72,7 +88,7 @@ export class RedisTransport extends Transport implements OnModuleInit {
     // hold live delivery at once, and catch up from the log once subscribed again.
     for (const event of topology.subscriptionLost) this.subscriber.on(event, () => this.sink?.suspendAll());
     for (const event of topology.subscriptionBack) this.subscriber.on(event, () => this.recoverSoon());
-    void this.subscribe([this.control]);
+    this.ownSubscribed = this.subscribe(this.own);
   }
 
   /**
@@ -110,12 +126,13 @@ export class RedisTransport extends Transport implements OnModuleInit {
   }
 
   /**
-   * Waits for the source's channel subscription first: an event stored after
+   * Waits for the source's channel subscription first (and the fan-out
+   * channel's, which may carry the source's events): an event stored after
    * the read is then certain to arrive live, and one stored before it is in
    * the read. The stream drops the ids it gets twice.
    */
   async replay(source: string, afterId: string | null): Promise<Replay> {
-    await this.watched.get(source);
+    await Promise.all([this.ownSubscribed, this.watched.get(source)]);
     return this.log.read(source, afterId);
   }
 
@@ -172,6 +189,12 @@ export class RedisTransport extends Transport implements OnModuleInit {
     return this.redis.commands.call(this.redis.topology.publishCommand, channel, JSON.stringify(message)) as Promise<number>;
   }
 
+  private onFanout(payload: string): void {
+    const sink = this.sink;
+    if (!sink) return;
+    parseFanout(payload, (source) => this.watched.has(source), (source, message) => sink.deliver(source, message));
+  }
+
   private onControl(payload: string): void {
     let message: ControlMessage;
     try {
@@ -224,7 +247,8 @@ export class RedisTransport extends Transport implements OnModuleInit {
    */
   private async recover(): Promise<void> {
     const sources = [...this.watched.keys()];
-    await this.subscribe([this.control]);
+    this.ownSubscribed = this.subscribe(this.own);
+    await this.ownSubscribed;
     for (let i = 0; i < sources.length; i += RECOVERY_BATCH) {
       const batch = sources.slice(i, i + RECOVERY_BATCH);
       const subscribed = this.subscribe(batch.map((s) => this.redis.keys.channel(s)));
