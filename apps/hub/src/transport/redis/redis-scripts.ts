@@ -113,12 +113,16 @@ local function appendOne(marker, markerTtl, entry, kind, tail, own)
     redis.call('PEXPIRE', marker, markerTtl)
     return 0
   end
-  -- The shared message: type, tail, then each source's name and id.
-  local lines = (shared ~= '' and #own >= sharedMin) and { kind, tail } or nil
-  local ok, err = pcall(appendEach, own, kind, tail, #kind + #tail, lines)
-  -- Published even when a source failed: those before it have the event stored.
-  if lines and #lines > 2 then redis.call(publish, shared, table.concat(lines, '\\n')) end
-  if not ok then error(err, 0) end
+  if shared == '' or #own < sharedMin then
+    appendEach(own, kind, tail, #kind + #tail, nil)
+  else
+    -- The shared message: type, tail, then each source's name and id.
+    local lines = { kind, tail }
+    local ok, err = pcall(appendEach, own, kind, tail, #kind + #tail, lines)
+    -- Published even when a source failed: those before it have the event stored.
+    if #lines > 2 then redis.call(publish, shared, table.concat(lines, '\\n')) end
+    if not ok then error(err, 0) end
+  end
   if entry ~= '' then stored[entry] = true end
   return #own
 end
