@@ -29,16 +29,35 @@ const FANOUT = 'herald:fanout';
 
 let redis: RedisServer;
 let client: Redis;
+let subscriber: Redis;
+/** Every message the channels carried, as [channel, payload], in order. */
+const heard: [string, string][] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
   client = new Redis(redis.url);
+  subscriber = new Redis(redis.url);
+  await subscriber.subscribe(FANOUT);
+  await subscriber.psubscribe('herald:u:*');
+  subscriber.on('message', (channel: string, payload: string) => heard.push([channel, payload]));
+  subscriber.on('pmessage', (_pattern: string, channel: string, payload: string) => heard.push([channel, payload]));
+});
+beforeEach(() => {
+  heard.length = 0;
 });
 
 afterAll(async () => {
+  subscriber?.disconnect();
   client?.disconnect();
   await redis?.stop();
 });
+
+/** Waits until the channels have carried `count` messages, and a little longer for any more. */
+async function hear(count: number): Promise<[string, string][]> {
+  await waitFor(`${count} message(s)`, () => heard.length >= count, 5000, () => `heard ${heard.length}`);
+  await sleep(100);
+  return [...heard];
+}
 
 const users = (name: string, n: number) => range(0, n).map((i) => newUser(`${name}${i}`));
 const event = (n: number) => PreparedEvent.from({ type: SEQUENCE_TYPE, data: { n } }, new Date());
@@ -49,23 +68,9 @@ const logged = async (user: string) =>
   );
 
 describe('the append script', () => {
-  /** Every message the channels carried, as [channel, payload], in order. */
-  const heard: [string, string][] = [];
-  let subscriber: Redis;
   const opened: RedisConnections[] = [];
 
-  beforeAll(async () => {
-    subscriber = new Redis(redis.url);
-    await subscriber.subscribe(FANOUT);
-    await subscriber.psubscribe('herald:u:*');
-    subscriber.on('message', (channel: string, payload: string) => heard.push([channel, payload]));
-    subscriber.on('pmessage', (_pattern: string, channel: string, payload: string) => heard.push([channel, payload]));
-  });
-  beforeEach(() => {
-    heard.length = 0;
-  });
   afterAll(() => {
-    subscriber?.disconnect();
     for (const connections of opened) connections.onApplicationShutdown();
   });
 
@@ -73,13 +78,6 @@ describe('the append script', () => {
     const { connections, log } = await openLog({ REDIS_URL: redis.url, ...env });
     opened.push(connections);
     return log;
-  }
-
-  /** Waits until the subscriber has heard `count` messages, and a little longer for any more. */
-  async function hear(count: number): Promise<[string, string][]> {
-    await waitFor(`${count} message(s)`, () => heard.length >= count, 5000, () => `heard ${heard.length}`);
-    await sleep(100);
-    return [...heard];
   }
 
   it('publishes an event to 16 sources or more (the default) once, on the fan-out channel: its type, its tail, then each source and its id in the source\'s log', async () => {
@@ -125,6 +123,24 @@ describe('the append script', () => {
     const [a, b, c] = users('two', 3);
     await Promise.all([two.append(event(1), [a]), two.append(event(2), [b, c])]);
     expect((await hear(2)).map(([channel]) => channel)).toEqual([`herald:u:{${a}}`, FANOUT]);
+  });
+
+  it('keeps every event on its sources\' channels while a live instance does not follow the fan-out channel', async () => {
+    const log = await replayLog();
+    const sources = users('unfollowed', 20);
+    await client.zadd('herald:instances', Date.now(), 'an-instance-that-does-not-follow');
+    await client.sadd('herald:fanout:followers', 'one-that-does');
+    try {
+      expect(await log.append(event(1), sources)).toBe(20);
+      expect((await hear(20)).map(([channel]) => channel)).toEqual(sources.map((user) => `herald:u:{${user}}`));
+
+      heard.length = 0;
+      await client.sadd('herald:fanout:followers', 'an-instance-that-does-not-follow');
+      expect(await log.append(event(2), sources)).toBe(20);
+      expect((await hear(1)).map(([channel]) => channel)).toEqual([FANOUT]);
+    } finally {
+      await client.del('herald:instances', 'herald:fanout:followers');
+    }
   });
 
   it('publishes the sources stored before one whose log it cannot write, and answers the event with that error', async () => {
@@ -190,6 +206,41 @@ describe('hubs on one Redis, streams on both', () => {
         expect(stream.events[0].id).toBe((await logged(stream.user))[0][0]);
       }
     }), TIMEOUT);
+
+  it('counts each hub among the followers of the fan-out channel but one with REDIS_FANOUT_CHANNEL_MIN=0: while that one is up, events travel on the recipients\' channels and reach its streams', () =>
+    withHubOutput(() => hubs, async () => {
+      const followers = () => client.scard('herald:fanout:followers');
+      const instances = () => client.zcard('herald:instances');
+      expect([await instances(), await followers()]).toEqual([2, 2]);
+
+      const C = await startHubProcess({ REDIS_URL: redis.url, REDIS_FANOUT_CHANNEL_MIN: '0' });
+      hubs.push(C);
+      await C.ready();
+      await waitFor('C among the instances', async () => (await instances()) === 3, 5000);
+      expect(await followers()).toBe(2);
+      const crowd = users('zero', 20);
+      const streams = await Promise.all(crowd.map((user) => open(C, user)));
+      heard.length = 0;
+      await publish(A, crowd, 1);
+      await waitFor('every stream on C has it', () => streams.every((s) => s.events.length === 1), 5000);
+      expect((await hear(20)).map(([channel]) => channel)).toEqual(crowd.map((user) => `herald:u:{${user}}`));
+
+      await SequenceRecorder.closeAll(recorders);
+      await C.kill('SIGTERM');
+      await waitFor('C gone from the instances', async () => (await instances()) === 2, 10_000);
+      heard.length = 0;
+      const later = users('later', 20);
+      const stream = await open(A, later[0]);
+      await publish(B, later, 2);
+      await waitFor('the stream on A has it', () => stream.events.length === 1, 5000);
+      expect((await hear(1)).map(([channel]) => channel)).toEqual([FANOUT]);
+    }), TIMEOUT);
+
+  it('drops a follower left by an instance that is gone (a crash), on the beats that follow', async () => {
+    await client.sadd('herald:fanout:followers', 'crashed-instance');
+    await waitFor('the leftover dropped', async () => (await client.sismember('herald:fanout:followers', 'crashed-instance')) === 0, 20_000);
+    expect(await client.scard('herald:fanout:followers')).toBe(2);
+  }, TIMEOUT);
 
   it('keeps a user\'s order whichever channel each event took: small and large events, interleaved', () =>
     withHubOutput(() => hubs, async () => {

@@ -52,21 +52,15 @@ export class AppendBatcher {
   /** Every batch begun this turn, in order. */
   private readonly begun: Batch[] = [];
 
-  /** The shared fan-out channel, '' when events always travel on their sources' channels. */
-  private readonly shared: string;
-
   /**
    * @param sharedMin how many sources an event must have in one call to be
-   *   published on the shared fan-out channel; 0: never. One node only: in a
-   *   cluster a call serves one slot, and the channel would be outside it.
+   *   published on the fan-out channel, when the connections have one.
    */
   constructor(
     private readonly redis: RedisConnections,
     private readonly limits: LogLimits,
     private readonly sharedMin: number,
-  ) {
-    this.shared = redis.topology.oneSlot && sharedMin > 0 ? redis.keys.fanout : '';
-  }
+  ) {}
 
   /**
    * Resolves to the number of sources served: 0 for a duplicate, -1 when
@@ -158,8 +152,10 @@ export class AppendBatcher {
       ingress,
       ack?.group ?? '',
       ack?.consumer ?? '',
-      this.shared,
+      this.redis.fanoutChannel ?? '',
       this.sharedMin,
+      keys.instances,
+      keys.fanoutFollowers,
       `${names.join('\n')}\n`,
       `${events.join('\n')}\n`,
     ];

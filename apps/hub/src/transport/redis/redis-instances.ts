@@ -38,12 +38,17 @@ export class RedisInstances implements OnModuleInit, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
-    await this.redis.commands.zrem(this.redis.keys.instances, this.me).catch(() => undefined);
+    const { commands, keys, fanoutChannel } = this.redis;
+    await commands.zrem(keys.instances, this.me).catch(() => undefined);
+    if (fanoutChannel) await commands.srem(keys.fanoutFollowers, this.me).catch(() => undefined);
   }
 
   /** Beats now and refreshes the view of the others. Throws while Redis is away. */
   async beat(): Promise<void> {
-    const [now, ...beats] = await this.redis.scripts.heraldBeat(1, this.redis.keys.instances, this.me, FORGET_MS);
+    const { keys, topology, fanoutChannel } = this.redis;
+    const beatKeys = topology.oneSlot ? [keys.instances, keys.fanoutFollowers] : [keys.instances];
+    const follows = fanoutChannel ? '1' : '0';
+    const [now, ...beats] = await this.redis.scripts.heraldBeat(beatKeys.length, ...beatKeys, this.me, FORGET_MS, follows);
     const silence = new Map<string, number>();
     for (let i = 0; i < beats.length; i += 2) silence.set(beats[i], Number(now) - Number(beats[i + 1]));
     silence.set(this.me, 0);

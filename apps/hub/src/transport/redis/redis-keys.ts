@@ -42,6 +42,11 @@ export class RedisKeys {
     return `${this.prefix}fanout`;
   }
 
+  /** The instances that follow the fan-out channel (a set). */
+  get fanoutFollowers(): string {
+    return `${this.prefix}fanout:followers`;
+  }
+
   /** Where an instance hears what other instances ask of its streams (changes of topics), and their answers. */
   control(instanceId: string): string {
     return `${this.prefix}ctl:${instanceId}`;

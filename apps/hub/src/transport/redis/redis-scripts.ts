@@ -37,15 +37,18 @@
  * once, on the shared fan-out channel every instance follows, naming each
  * source and its id there, rather than on each source's channel: a message
  * costs Redis a publish and every instance that follows the channel a
- * decode, where a name costs a line (see RedisTransport).
+ * decode, where a name costs a line (see RedisTransport). Only while every
+ * live instance follows it, by the set of followers the instances' beats
+ * keep (see BEAT): one that does not (REDIS_FANOUT_CHANNEL_MIN=0, a version
+ * before the channel) would miss those events live.
  *
  * KEYS: the first source's log (the call's slot), then dedupe markers and
  *       the ingress stream.
  * ARGV: events, maxlen, ttlMs, publish command, maxBytes, the heads of a
  *       log's, a byte counter's and a channel's name, ingress (its place
  *       after KEYS[1]; 0 = no ingress entry), group, consumer, the shared
- *       fan-out channel ('' = none), sharedMin, the sources'
- *       names (a line each), then the events' lines: for each event n (its
+ *       fan-out channel ('' = none), sharedMin, the instances and their
+ *       followers of the channel, the sources' names (a line each), then the events' lines: for each event n (its
  *       sources), marker (its place after KEYS[1]; 0 = none), the marker's
  *       ttl (only with a marker), ingress entry id ('' = none), type, tail,
  *       then its n sources' numbers (1 = the first name); each line ends
@@ -60,8 +63,9 @@ local logHead, bytesHead, channelHead = ARGV[6], ARGV[7], ARGV[8]
 local ingress = tonumber(ARGV[9]) > 0 and KEYS[1 + tonumber(ARGV[9])] or nil
 local group, consumer = ARGV[10], ARGV[11]
 local shared, sharedMin = ARGV[12], tonumber(ARGV[13])
+local instances, followers = ARGV[14], ARGV[15]
 local names, tagged = {}, {}
-for name in string.gmatch(ARGV[14], '([^\\n]*)\\n') do
+for name in string.gmatch(ARGV[16], '([^\\n]*)\\n') do
   names[#names + 1] = name
   tagged[#names] = name .. '}'
 end
@@ -102,6 +106,19 @@ end
 local function appendEach(own, kind, tail, size, lines)
   for _, source in ipairs(own) do appendTo(source, kind, tail, size, lines) end
 end
+local everyoneFollows
+local function allFollow()
+  if everyoneFollows == nil then
+    everyoneFollows = true
+    for _, id in ipairs(redis.call('ZRANGE', instances, 0, -1)) do
+      if redis.call('SISMEMBER', followers, id) == 0 then
+        everyoneFollows = false
+        break
+      end
+    end
+  end
+  return everyoneFollows
+end
 local function appendOne(marker, markerTtl, entry, kind, tail, own)
   if entry ~= '' then
     if stored[entry] then return -1 end
@@ -113,7 +130,7 @@ local function appendOne(marker, markerTtl, entry, kind, tail, own)
     redis.call('PEXPIRE', marker, markerTtl)
     return 0
   end
-  if shared == '' or #own < sharedMin then
+  if shared == '' or #own < sharedMin or not allFollow() then
     appendEach(own, kind, tail, #kind + #tail, nil)
   else
     -- The shared message: type, tail, then each source's name and id.
@@ -127,7 +144,7 @@ local function appendOne(marker, markerTtl, entry, kind, tail, own)
   return #own
 end
 local results, acks = {}, {}
-local field = string.gmatch(ARGV[15], '([^\\n]*)\\n')
+local field = string.gmatch(ARGV[17], '([^\\n]*)\\n')
 for i = 1, tonumber(ARGV[1]) do
   local n, place = tonumber(field()), tonumber(field())
   local marker, markerTtl
@@ -270,8 +287,13 @@ return { hits, ttl }
 
 /**
  * Records this instance's beat and returns every instance's last beat, all
- * on Redis's clock, so instances' clocks do not matter.
- * KEYS: the instances (a sorted set). ARGV: this instance, how long a silent one is kept.
+ * on Redis's clock, so instances' clocks do not matter. On one node it also
+ * keeps this instance in the followers of the fan-out channel, or out (see
+ * APPEND), and drops a follower no longer among the instances now and then:
+ * one left by an instance that crashed, harmless but for its bytes.
+ * KEYS: the instances (a sorted set), on one node the followers (a set).
+ * ARGV: this instance, how long a silent one is kept, whether it follows ('1').
+ * The followers are left alone in a cluster: they are in another slot.
  * Returns: Redis's time now, then instance, time, instance, time…
  */
 export const BEAT = `
@@ -279,6 +301,11 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if KEYS[2] then
+  if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) else redis.call('SREM', KEYS[2], ARGV[1]) end
+  local other = redis.call('SRANDMEMBER', KEYS[2])
+  if other and not redis.call('ZSCORE', KEYS[1], other) then redis.call('SREM', KEYS[2], other) end
+end
 local beats = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 table.insert(beats, 1, tostring(now))
 return beats
@@ -320,6 +347,6 @@ export interface ScriptedCommands {
   heraldAcquireSlot(numKeys: number, ...args: (string | number)[]): Promise<number>;
   heraldReleaseSlot(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   heraldRateHit(numKeys: 1, key: string, windowMs: number): Promise<[number, number]>;
-  heraldBeat(numKeys: 1, key: string, me: string, forgetMs: number): Promise<string[]>;
+  heraldBeat(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
   heraldForgetConsumer(numKeys: 1, key: string, group: string, consumer: string): Promise<number>;
 }

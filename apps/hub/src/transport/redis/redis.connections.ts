@@ -28,10 +28,17 @@ export class RedisConnections implements OnApplicationShutdown {
   readonly appendScripts: ScriptedCommands;
   readonly subscriber: RedisClient;
   readonly blocking: RedisClient;
+  /**
+   * The fan-out channel, when this instance follows it (REDIS_FANOUT_CHANNEL_MIN
+   * above 0, one node). In a cluster a call of the append script serves one
+   * slot, and the channel would be outside it.
+   */
+  readonly fanoutChannel?: string;
 
   constructor(config: HubConfig) {
     this.keys = new RedisKeys(config.redisPrefix);
     this.topology = redisTopology(config);
+    if (this.topology.oneSlot && config.redisFanoutChannelMin > 0) this.fanoutChannel = this.keys.fanout;
     // Commands fail at once while Redis is away, rather than queueing: a
     // publisher gets a 503 instead of waiting, and nothing is accepted that
     // is not stored. A write refused as READONLY means the node was demoted

@@ -39,7 +39,10 @@ type ControlMessage =
  * it has streams of. Such an event reaches most instances anyway, and one
  * message costs Redis and each instance far less than one per recipient.
  * Both channels come on one connection, so a source's events arrive in the
- * order they were stored, whichever channel each took.
+ * order they were stored, whichever channel each took. The channel is used
+ * only while every live instance follows it: one that does not
+ * (REDIS_FANOUT_CHANNEL_MIN=0, a version before it) is missing from the
+ * followers the instances' beats keep, and the append script sees it.
  */
 @Injectable()
 export class RedisTransport extends Transport implements OnModuleInit {
@@ -71,7 +74,7 @@ export class RedisTransport extends Transport implements OnModuleInit {
     // Redis and Cluster share the (s)subscribe API used here.
     this.subscriber = redis.subscriber as Redis;
     this.control = redis.keys.control(instance.id);
-    if (redis.topology.oneSlot && config.redisFanoutChannelMin > 0) this.fanout = redis.keys.fanout;
+    this.fanout = redis.fanoutChannel;
     this.own = this.fanout ? [this.control, this.fanout] : [this.control];
   }
 
