@@ -112,6 +112,9 @@ async function main() {
     // Streams also end by age, so clients reconnect (and replay) besides the faults.
     STREAM_MAX_AGE_MS: '30000',
     INGRESS_CLAIM_IDLE_MS: '5000',
+    // Events go to 1-3 recipients: from 2 on they take the fan-out channel, so
+    // both ways between instances meet the faults.
+    REDIS_FANOUT_CHANNEL_MIN: '2',
   };
   const hubs = hubPorts.map((port, index) => new HubSlot({ index, port, env: hubEnv, dir: runDir, log }));
   const proxy = new Proxy(hubPorts);
