@@ -40,19 +40,21 @@
  * decode, where a name costs a line (see RedisTransport). Only while every
  * live instance follows it, by the set of followers the instances' beats
  * keep (see BEAT): one that does not (REDIS_FANOUT_CHANNEL_MIN=0, a version
- * before the channel) would miss those events live.
+ * before the channel) would miss those events live. The script reads the
+ * instances and the followers only then, on one node: in a cluster there
+ * is no fan-out channel, and they would be outside the call's slot.
  *
  * KEYS: the first source's log (the call's slot), then dedupe markers and
  *       the ingress stream.
  * ARGV: events, maxlen, ttlMs, publish command, maxBytes, the heads of a
  *       log's, a byte counter's and a channel's name, ingress (its place
  *       after KEYS[1]; 0 = no ingress entry), group, consumer, the shared
- *       fan-out channel ('' = none), sharedMin, the instances and their
- *       followers of the channel, the sources' names (a line each), then the events' lines: for each event n (its
- *       sources), marker (its place after KEYS[1]; 0 = none), the marker's
- *       ttl (only with a marker), ingress entry id ('' = none), type, tail,
- *       then its n sources' numbers (1 = the first name); each line ends
- *       with a line break.
+ *       fan-out channel ('' = none), sharedMin, the instances' and the
+ *       followers' keys, the sources' names (a line each), then the
+ *       events' lines: for each event n (its sources), marker (its place
+ *       after KEYS[1]; 0 = none), the marker's ttl (only with a marker),
+ *       ingress entry id ('' = none), type, tail, then its n sources'
+ *       numbers (1 = the first name); each line ends with a line break.
  * Returns, for each event, the number of sources served (0 for a duplicate,
  * -1 when this consumer no longer owns its entry), or its error's message.
  */

@@ -53,7 +53,7 @@ export class RedisTransport extends Transport implements OnModuleInit {
   private readonly subscriber: Redis;
   /** This instance's control channel. */
   private readonly control: string;
-  /** The shared fan-out channel, when events may take it. */
+  /** The fan-out channel, when this instance follows it. */
   private readonly fanout?: string;
   /** The channels followed whatever the streams: control and fan-out; and when their subscription is confirmed. */
   private readonly own: string[];
