@@ -135,7 +135,8 @@ export class RedisTransport extends Transport implements OnModuleInit {
    * the read. The stream drops the ids it gets twice.
    */
   async replay(source: string, afterId: string | null): Promise<Replay> {
-    await Promise.all([this.ownSubscribed, this.watched.get(source)]);
+    await this.ownSubscribed;
+    await this.watched.get(source);
     return this.log.read(source, afterId);
   }
 
