@@ -178,8 +178,8 @@ describe('hubs on one Redis, streams on both', () => {
   afterEach(() => SequenceRecorder.closeAll(recorders));
   afterAll(() => Promise.all(hubs.map((hub) => hub.kill('SIGKILL').catch(() => undefined))));
 
-  async function open(hub: HubProcess, user: string): Promise<SequenceRecorder> {
-    const recorder = await SequenceRecorder.open(hub, user);
+  async function open(hub: HubProcess, user: string, lastEventId?: string): Promise<SequenceRecorder> {
+    const recorder = await SequenceRecorder.open(hub, user, { lastEventId });
     recorders.push(recorder);
     return recorder;
   }
@@ -204,6 +204,7 @@ describe('hubs on one Redis, streams on both', () => {
       for (const stream of streams) {
         expect(stream.events.map((e) => e.n)).toEqual([7]);
         expect(stream.events[0].id).toBe((await logged(stream.user))[0][0]);
+        expect(stream.events[0].envelopeId).toBe(stream.events[0].id);
       }
     }), TIMEOUT);
 
@@ -241,6 +242,26 @@ describe('hubs on one Redis, streams on both', () => {
     await waitFor('the leftover dropped', async () => (await client.sismember('herald:fanout:followers', 'crashed-instance')) === 0, 20_000);
     expect(await client.scard('herald:fanout:followers')).toBe(2);
   }, TIMEOUT);
+
+  it('replays from Last-Event-ID on the other instance while events to many recipients keep coming: nothing lost or repeated across the seam', () =>
+    withHubOutput(() => hubs, async () => {
+      const [alice, ...crowd] = users('seam', 20);
+      const first = await open(A, alice);
+      const TOTAL = 120;
+      const publishing = (async () => {
+        for (let n = 0; n < TOTAL; n++) await publish(B, [alice, ...crowd], n);
+      })();
+      await waitFor('30 events on the first stream', () => first.events.length >= 30, 10_000);
+      await first.close();
+      const second = await open(B, alice, first.lastId);
+      await publishing;
+      const received = () => [...first.events, ...second.events];
+      await waitFor(`${TOTAL} events over both streams`, () => received().length >= TOTAL, 10_000, () => `got ${received().length}`);
+      await sleep(200);
+
+      expect(received().map((e) => e.n)).toEqual(range(0, TOTAL));
+      expect(notIncreasing(received().map((e) => e.id))).toEqual([]);
+    }), TIMEOUT);
 
   it('keeps a user\'s order whichever channel each event took: small and large events, interleaved', () =>
     withHubOutput(() => hubs, async () => {
